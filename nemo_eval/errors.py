@@ -1,0 +1,42 @@
+"""User-facing errors and the wrapper every entry point runs under.
+
+A :class:`UserError` is a mistake the user can fix (bad name, missing file, no network).
+Entry points wrapped by :func:`run_main` print it as one line naming what is wrong and how
+to fix it, with no traceback, and exit with :data:`EXIT_USER_ERROR`. Anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """An error caused by the user's input or environment; shown as one line."""
+
+
+def run_main(prog: str, main: Callable[[Sequence[str] | None], int | None],
+             argv: Sequence[str] | None = None) -> int:
+    """Run ``main(argv)``; turn :class:`UserError` and Ctrl-C into a one-line message.
+
+    Args:
+        prog: Program name used as the message prefix (for example ``nemo-eval prepare-data``).
+        main: The entry point; returns an exit code or None for success.
+        argv: Arguments without the program name; None means ``sys.argv[1:]``.
+
+    Returns:
+        The process exit code.
+    """
+    try:
+        code = main(argv)
+    except UserError as exc:
+        message = " ".join(str(exc).split("\n"))
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
