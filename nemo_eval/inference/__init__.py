@@ -1,0 +1,1 @@
+"""Generation against inference servers (the third stage)."""

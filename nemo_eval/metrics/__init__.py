@@ -1,0 +1,1 @@
+"""Metrics over graded generations (the fifth stage)."""

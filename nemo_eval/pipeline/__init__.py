@@ -1,0 +1,1 @@
+"""The launcher and the summary steps (the last stage): ties the others together."""

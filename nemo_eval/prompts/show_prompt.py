@@ -1,0 +1,86 @@
+"""``nemo-eval show-prompt``: print the exact prompt the model would see for one benchmark item.
+
+Check a prompt (config, few-shot set, model template) before spending GPU hours:
+``nemo-eval show-prompt gsm8k ++prompt_config=lm-eval/gsm8k-cot ++examples_type=gsm8k_cot
+++prompt_template=llama3-instruct``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from nemo_eval.datasets.prepare import load_items
+from nemo_eval.datasets.spec import get_benchmark
+from nemo_eval.errors import UserError, run_main
+from nemo_eval.overrides import help_lines, parse_overrides
+from nemo_eval.prompts.builder import PromptSettings, build_prompt, resolve_prompt
+
+
+@dataclass
+class ShowPromptConfig(PromptSettings):
+    """Prompt settings plus which item to show."""
+
+    split: Optional[str] = field(default=None, metadata={"help": "benchmark split (default: the benchmark's)"})
+    index: int = field(default=0, metadata={"help": "position of the item in the split (0-based)"})
+    id: Optional[str] = field(default=None, metadata={"help": "pick the item by its id instead of its index"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nemo-eval show-prompt",
+        description="Print the exact prompt the model would see for one item of a benchmark: the chat messages "
+                    "(or, with ++prompt_template, the raw text for a completion endpoint) and the stop strings. "
+                    "Prepares the benchmark's data first if needed.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="overrides:\n" + "\n".join(help_lines(ShowPromptConfig)))
+    parser.add_argument("benchmark", help="benchmark name (see nemo-eval list-benchmarks)")
+    parser.add_argument("overrides", nargs="*", metavar="++key=value", help="settings, see below")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="text: readable with headers; json: the messages/prompt and stop as sent")
+    parser.add_argument("--data-dir", type=Path, default=None, help="prepared data directory")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    spec = get_benchmark(args.benchmark)
+    config = parse_overrides(ShowPromptConfig, args.overrides)
+    resolved = resolve_prompt(config, spec.defaults)
+    items = load_items(spec.name, config.split, args.data_dir)
+    if config.id is not None:
+        matches = [i for i, item in enumerate(items) if item["id"] == config.id]
+        if not matches:
+            raise UserError(f"{spec.name} has no item with id {config.id!r} (ids look like {items[0]['id']!r})")
+        index = matches[0]
+    else:
+        index = config.index
+        if not 0 <= index < len(items):
+            raise UserError(f"index {index} is out of range: {spec.name} has {len(items)} items (0..{len(items) - 1})")
+    prompt = build_prompt(resolved, items[index])
+    if args.format == "json":
+        body = {"prompt": prompt.text} if prompt.text is not None else {"messages": prompt.messages}
+        print(json.dumps({**body, "stop": prompt.stop}, ensure_ascii=False, indent=1))
+        return 0
+    out = sys.stdout
+    shots = f"{len(resolved.examples)} from {resolved.examples_type}" if resolved.examples else "none"
+    out.write(f"# benchmark {spec.name}, split {config.split or spec.defaults.split}, item {index} "
+              f"(id {items[index]['id']}) of {len(items)}\n")
+    out.write(f"# prompt config {resolved.config.name}; few-shot examples: {shots}; "
+              f"format: {'raw text, template ' + resolved.template.name if resolved.template else 'chat messages'}\n")
+    out.write(f"# stop strings: {json.dumps(prompt.stop, ensure_ascii=False)}\n")
+    if prompt.text is not None:
+        out.write("=" * 30 + " prompt text " + "=" * 30 + "\n" + prompt.text + "\n" + "=" * 73 + "\n")
+    else:
+        for message in prompt.messages:
+            out.write("=" * 30 + f" {message['role']} " + "=" * 30 + "\n" + message["content"] + "\n")
+        out.write("=" * 66 + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main("nemo-eval show-prompt", main))
