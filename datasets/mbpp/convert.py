@@ -20,7 +20,7 @@ def _entry_point(code: str, asserts: list[str]) -> str:
 
 
 def _item(task_id: int, text: str, code: str, asserts: list[str], setup: list[str]) -> dict:
-    code = code.replace("\r\n", "\n")
+    code = code.replace("\r\n", "\n").replace("\r", "\n")
     return {
         "id": str(task_id),
         "problem": text,

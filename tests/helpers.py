@@ -1,0 +1,75 @@
+"""Helpers shared by the tests: run the real CLI in a subprocess, start a real HTTP server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parent.parent
+MIRROR_BENCHMARKS = ["aime24", "amc23", "asdiv", "gsm8k", "humaneval", "math-500", "mbpp", "svamp"]
+
+
+def mirror_dir() -> str | None:
+    """The data mirror the suite reads, from NEMO_EVAL_DATA_MIRROR (CI sets it)."""
+    return os.environ.get("NEMO_EVAL_DATA_MIRROR") or None
+
+
+def cli_env(data_dir: Path, mirror: str | None = "default", **extra: str) -> dict[str, str]:
+    """Environment for a CLI subprocess with its own data dir; mirror="default" keeps the suite's mirror."""
+    env = dict(os.environ)
+    env["NEMO_EVAL_DATA_DIR"] = str(data_dir)
+    env.pop("NEMO_EVAL_DATA_MIRROR", None)
+    chosen = mirror_dir() if mirror == "default" else mirror
+    if chosen:
+        env["NEMO_EVAL_DATA_MIRROR"] = chosen
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m nemo_eval <args>`` and capture its output."""
+    return subprocess.run([sys.executable, "-m", "nemo_eval", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def http_file_server(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` with Python's http.server on 127.0.0.1; yield its base URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("test HTTP server did not start")
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def single_error_line(stderr: str) -> str:
+    """Assert stderr is exactly one line, no traceback, and return it."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one error line, got:\n{stderr}"
+    assert "Traceback" not in stderr
+    return lines[0]
