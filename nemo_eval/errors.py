@@ -9,7 +9,7 @@ and keeps its traceback.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 EXIT_USER_ERROR = 2
 
@@ -40,3 +40,11 @@ def run_main(prog: str, main: Callable[[Sequence[str] | None], int | None],
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def reject_unknown_keys(where: str, given: Iterable[str], allowed: Iterable[str]) -> None:
+    """Raise a UserError naming the unknown keys of a config mapping and the allowed ones."""
+    allowed = set(allowed)
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")

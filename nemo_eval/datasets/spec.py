@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from nemo_eval.errors import UserError
+from nemo_eval.errors import UserError, reject_unknown_keys
 from nemo_eval.registry import Registry
 from nemo_eval.resources import search_path
 
@@ -110,12 +110,6 @@ _RAW_KEYS = {f.name for f in fields(RawFile)}
 _DEFAULT_KEYS = {f.name for f in fields(BenchmarkDefaults)}
 
 
-def _check_keys(where: str, given: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(given) - allowed)
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-
-
 def load_spec(folder: Path) -> BenchmarkSpec:
     """Parse and validate ``folder/benchmark.yaml``."""
     path = folder / "benchmark.yaml"
@@ -125,17 +119,17 @@ def load_spec(folder: Path) -> BenchmarkSpec:
         raise UserError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path} must be a mapping")
-    _check_keys(str(path), data, _TOP_KEYS)
+    reject_unknown_keys(str(path), data, _TOP_KEYS)
     raw_files = []
     for entry in data.get("raw_files") or []:
-        _check_keys(f"{path} raw_files", entry, _RAW_KEYS)
+        reject_unknown_keys(f"{path} raw_files", entry, _RAW_KEYS)
         if not entry.get("sha256") and not entry.get("git_blob_sha1"):
             raise UserError(f"{path}: raw file {entry.get('name')} needs sha256 (or git_blob_sha1)")
         raw_files.append(RawFile(**{**entry, "alt_urls": tuple(entry.get("alt_urls") or ())}))
     if not raw_files:
         raise UserError(f"{path}: raw_files must list at least one file")
     defaults_data = data.get("defaults") or {}
-    _check_keys(f"{path} defaults", defaults_data, _DEFAULT_KEYS)
+    reject_unknown_keys(f"{path} defaults", defaults_data, _DEFAULT_KEYS)
     defaults = BenchmarkDefaults(**defaults_data)
     if defaults.eval_type not in EVAL_TYPES:
         raise UserError(f"{path}: eval_type must be one of {', '.join(EVAL_TYPES)}")

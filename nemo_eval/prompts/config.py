@@ -16,7 +16,7 @@ from typing import Any, Callable, TypeVar
 
 import yaml
 
-from nemo_eval.errors import UserError
+from nemo_eval.errors import UserError, reject_unknown_keys
 from nemo_eval.registry import Registry
 from nemo_eval.resources import search_path
 
@@ -101,10 +101,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _build(cls: type[T], source: Path, data: Any, **fixed: Any) -> T:
     if not isinstance(data, dict):
         raise UserError(f"{source}: expected a mapping for {cls.__name__}")
-    allowed = {f.name for f in fields(cls)} - set(fixed)
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise UserError(f"{source}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    reject_unknown_keys(str(source), data, {f.name for f in fields(cls)} - set(fixed))
     try:
         return cls(**data, **fixed)
     except TypeError as exc:
