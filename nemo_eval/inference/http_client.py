@@ -1,0 +1,169 @@
+"""A small asyncio HTTP/1.1 client with keep-alive connection pooling, for JSON APIs.
+
+Why not the ``openai`` SDK or a general client: generation sends thousands of small requests
+and the per-request cost of the client decides throughput (see docs/performance.md for the
+measurements). This client does only what an OpenAI-compatible API needs: GET/POST with a
+JSON body, ``Content-Length`` or chunked responses, keep-alive, http and https, a timeout per
+request. Errors surface as :class:`TransportError` (connection trouble, timeouts, malformed
+responses), which callers may retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from typing import Optional
+from urllib.parse import urlsplit
+
+_MAX_HEADER_BYTES = 64 * 1024
+
+
+class TransportError(Exception):
+    """The request did not produce a complete HTTP response (retryable)."""
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - closing a broken socket must never raise
+            pass
+
+
+class HttpClient:
+    """Keep-alive HTTP/1.1 client for one base URL.
+
+    Args:
+        base_url: Scheme, host, port and path prefix, e.g. ``http://127.0.0.1:8000/v1``.
+        headers: Extra headers sent with every request (e.g. Authorization).
+        max_idle_connections: How many idle connections to keep for reuse.
+    """
+
+    def __init__(self, base_url: str, headers: Optional[dict[str, str]] = None,
+                 max_idle_connections: int = 1024) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base URL must look like http(s)://host[:port][/path], got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.prefix = parts.path.rstrip("/")
+        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        default_port = (parts.scheme == "https" and self.port == 443) or (parts.scheme == "http" and self.port == 80)
+        host_header = self.host if default_port else f"{self.host}:{self.port}"
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        self._common = f"Host: {host_header}\r\nAccept: application/json\r\nAccept-Encoding: identity\r\n{extra}"
+        self._idle: list[_Connection] = []
+        self._max_idle = max_idle_connections
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    async def request(self, method: str, path: str, body: bytes | None = None,
+                      timeout: float | None = None) -> Response:
+        """Send one request and return the full response.
+
+        Raises:
+            TransportError: connection refused/reset, timeout, or a malformed response.
+        """
+        head = f"{method} {self.prefix}{path} HTTP/1.1\r\n{self._common}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        payload = (head + "\r\n").encode("latin-1") + (body or b"")
+        try:
+            return await asyncio.wait_for(self._send(payload, method), timeout)
+        except asyncio.TimeoutError:
+            raise TransportError(f"no complete response within {timeout:g} s") from None
+
+    async def _send(self, payload: bytes, method: str) -> Response:
+        # A pooled connection may have been closed by the server while idle; that shows up
+        # before any response byte arrives, so one immediate retry on a fresh connection is safe.
+        for attempt in range(2):
+            reused = bool(self._idle) and attempt == 0
+            conn = self._idle.pop() if reused else await self._connect()
+            try:
+                conn.writer.write(payload)
+                response, keep_alive = await self._read_response(conn.reader, method)
+            except (ConnectionError, asyncio.IncompleteReadError, EOFError) as exc:
+                conn.close()
+                if reused and isinstance(exc, (asyncio.IncompleteReadError, ConnectionError)) and \
+                        not getattr(exc, "partial", b""):
+                    continue
+                raise TransportError(f"connection lost: {type(exc).__name__}: {exc}") from None
+            except (asyncio.LimitOverrunError, ValueError, UnicodeDecodeError) as exc:
+                conn.close()
+                raise TransportError(f"malformed HTTP response: {exc}") from None
+            except BaseException:
+                conn.close()  # cancelled or timed out mid-response: the connection is unusable
+                raise
+            if keep_alive and len(self._idle) < self._max_idle:
+                self._idle.append(conn)
+            else:
+                conn.close()
+            return response
+        raise TransportError("connection lost twice")  # pragma: no cover - loop always returns/raises
+
+    async def _connect(self) -> _Connection:
+        try:
+            reader, writer = await asyncio.open_connection(
+                self.host, self.port, ssl=self._ssl, limit=_MAX_HEADER_BYTES,
+                server_hostname=self.host if self._ssl else None)
+        except OSError as exc:
+            raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
+        return _Connection(reader, writer)
+
+    @staticmethod
+    async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[Response, bool]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        if not version.startswith("HTTP/1."):
+            raise ValueError(f"bad status line {lines[0][:80]!r}")
+        code, _, reason = rest.partition(" ")
+        status = int(code)
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        keep_alive = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            body = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            body = await _read_chunked(reader)
+        elif "content-length" in headers:
+            body = await reader.readexactly(int(headers["content-length"]))
+        else:
+            body = await reader.read()
+            keep_alive = False
+        return Response(status, reason, headers, body), keep_alive
+
+    async def aclose(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    chunks = []
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
+                pass
+            return b"".join(chunks)
+        chunks.append(await reader.readexactly(size))
+        await reader.readexactly(2)

@@ -1,0 +1,177 @@
+"""Talking to an OpenAI-compatible server: requests, retries with backoff, clear failures.
+
+Retryable: 408, 409, 429 (honouring Retry-After), 5xx, timeouts, dropped connections and
+malformed responses — exponential backoff with full jitter, up to ``max_retries``. Other 4xx
+answers fail the item at once (400: e.g. prompt too long). 401/403 stop the whole run with a
+message naming the API-key variable, since every other request would fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from nemo_eval.errors import UserError
+from nemo_eval.inference.config import ServerConfig
+from nemo_eval.inference.http_client import HttpClient, Response, TransportError
+
+RETRYABLE_STATUS = {408, 409, 429}
+AUTH_STATUS = {401, 403}
+
+
+class ItemFailed(Exception):
+    """One request failed for good (after retries, or with a non-retryable answer)."""
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: Optional[str]
+    num_generated_tokens: Optional[int]
+    reasoning: Optional[str] = None
+
+
+def _retry_after(response: Response) -> Optional[float]:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _error_text(response: Response) -> str:
+    try:
+        payload = json.loads(response.body)
+        err = payload.get("error", payload) if isinstance(payload, dict) else payload
+        message = err.get("message") if isinstance(err, dict) else err
+        return " ".join(str(message).split())[:300]
+    except (ValueError, AttributeError):
+        return " ".join(response.body[:200].decode("utf-8", "replace").split())
+
+
+class OpenAICompatClient:
+    """Chat and completion requests against one base URL.
+
+    Args:
+        config: The server section of the generation config.
+        base_url: Resolved base URL (``.../v1``).
+    """
+
+    def __init__(self, config: ServerConfig, base_url: str) -> None:
+        self.config = config
+        self.base_url = base_url
+        key = os.environ.get(config.api_key_env) if config.api_key_env else None
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.has_key = bool(key)
+        self.http = HttpClient(base_url, headers=headers)
+        self.retries_used = 0
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _auth_error(self, response: Response) -> UserError:
+        hint = (f"the key in ${self.config.api_key_env} was rejected" if self.has_key else
+                f"no API key was sent: set ${self.config.api_key_env}, or name another variable with "
+                "++server.api_key_env")
+        return UserError(f"server at {self.base_url} answered HTTP {response.status} ({_error_text(response)}); {hint}")
+
+    async def list_models(self) -> Optional[list[str]]:
+        """Model ids the server offers; None if it has no /models endpoint.
+
+        Raises:
+            UserError: the server is unreachable or rejects the API key.
+        """
+        try:
+            response = await self.http.request("GET", "/models", timeout=30)
+        except TransportError as exc:
+            raise UserError(f"cannot reach the server at {self.base_url} (GET {self.base_url}/models: {exc}); "
+                            "is it running, and is ++server.base_url right?") from None
+        if response.status in AUTH_STATUS:
+            raise self._auth_error(response)
+        if response.status != 200:
+            return None
+        try:
+            return [str(entry["id"]) for entry in json.loads(response.body)["data"]]
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    async def resolve_model(self, wanted: Optional[str]) -> str:
+        """Check ``wanted`` against the server's models; default to its only model."""
+        offered = await self.list_models()
+        if offered is None:
+            if wanted is None:
+                raise UserError(f"the server at {self.base_url} does not list its models; name one with ++server.model")
+            return wanted
+        if wanted is None:
+            if len(offered) == 1:
+                return offered[0]
+            raise UserError(f"the server at {self.base_url} offers several models; pick one with "
+                            f"++server.model: {', '.join(offered)}")
+        if wanted not in offered:
+            raise UserError(f"model {wanted!r} is not served at {self.base_url}; it offers: {', '.join(offered) or 'nothing'}")
+        return wanted
+
+    async def complete(self, endpoint: str, body: dict[str, Any]) -> Completion:
+        """POST one request (``chat`` or ``completions``), retrying what can pass.
+
+        Raises:
+            ItemFailed: the request failed for good.
+            UserError: authentication failed (fatal for the run).
+        """
+        path = "/chat/completions" if endpoint == "chat" else "/completions"
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        config = self.config
+        attempt = 0
+        while True:
+            delay_hint: Optional[float] = None
+            try:
+                response = await self.http.request("POST", path, payload, timeout=config.request_timeout)
+                if response.status == 200:
+                    try:
+                        return _parse_completion(endpoint, response.body)
+                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                        problem = f"malformed response body ({type(exc).__name__}: {exc})"
+                elif response.status in AUTH_STATUS:
+                    raise self._auth_error(response)
+                elif response.status in RETRYABLE_STATUS or response.status >= 500:
+                    problem = f"HTTP {response.status}: {_error_text(response)}"
+                    delay_hint = _retry_after(response)
+                else:
+                    raise ItemFailed(f"HTTP {response.status}: {_error_text(response)}")
+            except TransportError as exc:
+                problem = str(exc)
+            if attempt >= config.max_retries:
+                raise ItemFailed(f"gave up after {attempt + 1} attempts; last error: {problem}")
+            backoff = min(config.retry_max_delay, config.retry_base_delay * (2 ** attempt))
+            delay = random.uniform(0, backoff) if delay_hint is None else min(delay_hint, 600.0)
+            attempt += 1
+            self.retries_used += 1
+            await asyncio.sleep(delay)
+
+
+def _parse_completion(endpoint: str, body: bytes) -> Completion:
+    data = json.loads(body)
+    choice = data["choices"][0]
+    if endpoint == "chat":
+        message = choice["message"]
+        text = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+    else:
+        text = choice["text"]
+        reasoning = None
+    if not isinstance(text, str):
+        raise TypeError("generated text is not a string")
+    usage = data.get("usage") or {}
+    tokens = usage.get("completion_tokens")
+    return Completion(text=text, finish_reason=choice.get("finish_reason"),
+                      num_generated_tokens=int(tokens) if isinstance(tokens, (int, float)) else None,
+                      reasoning=reasoning if isinstance(reasoning, str) else None)

@@ -1,0 +1,224 @@
+"""One generation run: items -> prompts -> concurrent requests -> resumable output.
+
+:func:`plan_run` turns a :class:`GenerateConfig` into a :class:`RunPlan` (items, prompt,
+request template, output), checking everything it can before any server is contacted.
+:func:`execute` sends the pending items with at most ``max_concurrent_requests`` in flight,
+records each as it finishes, and writes the final file in input order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from tqdm import tqdm
+
+from nemo_eval.datasets.prepare import load_items
+from nemo_eval.datasets.spec import BenchmarkDefaults, get_benchmark
+from nemo_eval.errors import UserError
+from nemo_eval.inference.config import GenerateConfig, output_name, sampling_params
+from nemo_eval.inference.openai_api import ItemFailed, OpenAICompatClient
+from nemo_eval.inference.resumable_output import ResumableOutput
+from nemo_eval.jsonl import read_jsonl
+from nemo_eval.prompts.builder import ResolvedPrompt, build_prompt, render_examples, resolve_prompt
+
+ENDPOINTS = ("chat", "completions")
+
+
+@dataclass
+class RunPlan:
+    """Everything a run needs, resolved and validated."""
+
+    items: list[dict[str, Any]]
+    resolved: ResolvedPrompt
+    examples_block: str
+    endpoint: str
+    request_params: dict[str, Any]
+    output: ResumableOutput
+    label: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def request_body(self, item: dict[str, Any], model: str) -> dict[str, Any]:
+        prompt = build_prompt(self.resolved, item, self.examples_block)
+        body: dict[str, Any] = {"model": model}
+        if self.endpoint == "chat":
+            body["messages"] = prompt.messages
+        else:
+            body["prompt"] = prompt.text
+        body.update(self.request_params)
+        stop = prompt.stop + [s for s in self.request_params.get("stop", []) if s not in prompt.stop]
+        if stop:
+            body["stop"] = stop
+        else:
+            body.pop("stop", None)
+        return body
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _output_path(config: GenerateConfig) -> Path:
+    if config.output_file:
+        return Path(config.output_file).expanduser()
+    if config.output_dir and config.benchmark:
+        return Path(config.output_dir).expanduser() / config.benchmark / output_name(config.inference.random_seed)
+    raise UserError("say where to write: ++output_file=PATH (or ++output_dir=DIR together with ++benchmark)")
+
+
+def plan_run(config: GenerateConfig) -> RunPlan:
+    """Resolve items, prompt, request parameters and output; no network."""
+    if bool(config.benchmark) == bool(config.input_file):
+        raise UserError("give exactly one of ++benchmark=NAME or ++input_file=PATH")
+    data_dir = Path(config.data_dir).expanduser() if config.data_dir else None
+    if config.benchmark:
+        spec = get_benchmark(config.benchmark)
+        defaults = spec.defaults
+        items = load_items(spec.name, config.split, data_dir)
+        source = {"benchmark": spec.name, "split": config.split or defaults.split}
+        label = spec.name
+    else:
+        path = Path(config.input_file).expanduser()
+        if not path.is_file():
+            raise UserError(f"input file {path} does not exist")
+        defaults = BenchmarkDefaults()
+        items = list(read_jsonl(path))
+        source = {"input_file": str(path.resolve()), "sha256": _file_sha256(path)}
+        label = path.stem
+    if config.max_samples >= 0:
+        items = items[: config.max_samples]
+    if not items:
+        raise UserError("there is nothing to generate: the input has no items (check ++max_samples)")
+    if config.max_concurrent_requests < 1:
+        raise UserError("++max_concurrent_requests must be at least 1")
+    resolved = resolve_prompt(config, defaults)
+    endpoint = config.inference.endpoint or ("completions" if resolved.template else "chat")
+    if endpoint not in ENDPOINTS:
+        raise UserError(f"++inference.endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
+    if endpoint == "completions" and resolved.template is None:
+        raise UserError("the completions endpoint takes raw text: set ++prompt_template (llama3-instruct, chatml, "
+                        "qwen, plain), or use ++inference.endpoint=chat")
+    inference = config.inference
+    params: dict[str, Any] = {"max_tokens": inference.tokens_to_generate or defaults.tokens_to_generate,
+                              **sampling_params(inference)}
+    if inference.top_k is not None:
+        params["top_k"] = inference.top_k
+    if inference.random_seed is not None:
+        params["seed"] = inference.random_seed
+    if inference.stop:
+        params["stop"] = list(inference.stop)
+    params.update(inference.extra_body)
+    prompt_file = resolved.config.path
+    settings = {
+        "input": source,
+        "model": config.server.model,
+        "prompt": {"config": resolved.config.name, "config_sha256": _file_sha256(prompt_file),
+                   "examples_type": resolved.examples_type, "num_few_shots": len(resolved.examples),
+                   "template": resolved.template.name if resolved.template else None,
+                   "system_message": resolved.system_message},
+        "endpoint": endpoint,
+        "request": params,
+    }
+    output = ResumableOutput(_output_path(config), settings, overwrite=config.overwrite)
+    return RunPlan(items=items, resolved=resolved, examples_block=render_examples(resolved), endpoint=endpoint,
+                   request_params=params, output=output, label=label, settings=settings)
+
+
+def _result_row(item: dict[str, Any], completion: Any = None, error: Optional[str] = None) -> dict[str, Any]:
+    row = dict(item)
+    if error is not None:
+        row.update(generation=None, num_generated_tokens=0, finish_reason="error", error=error)
+        return row
+    row.update(generation=completion.text, num_generated_tokens=completion.num_generated_tokens,
+               finish_reason=completion.finish_reason)
+    if completion.reasoning:
+        row["reasoning"] = completion.reasoning
+    return row
+
+
+@dataclass
+class RunStats:
+    generated: int = 0
+    failed: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+
+async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pending: list[int],
+                    rows: dict[int, dict[str, Any]], concurrency: int) -> RunStats:
+    stats = RunStats()
+    queue = iter(pending)
+    start = time.monotonic()
+    bar = tqdm(total=len(pending), desc=plan.label, unit="item", file=sys.stderr, mininterval=1.0,
+               dynamic_ncols=True)
+
+    async def worker() -> None:
+        for index in queue:
+            item = plan.items[index]
+            try:
+                completion = await client.complete(plan.endpoint, plan.request_body(item, model))
+                row = _result_row(item, completion)
+                stats.generated += 1
+                stats.tokens += completion.num_generated_tokens or 0
+            except ItemFailed as exc:
+                row = _result_row(item, error=str(exc))
+                stats.failed += 1
+                stats.failures.append((index, str(exc)))
+            plan.output.append(index, row)
+            rows[index] = row
+            bar.update(1)
+            elapsed = max(time.monotonic() - start, 1e-9)
+            bar.set_postfix(tok_s=f"{stats.tokens / elapsed:.0f}", errors=stats.failed, refresh=False)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(pending)))]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        bar.close()
+        stats.seconds = time.monotonic() - start
+    return stats
+
+
+async def _run_async(plan: RunPlan, base_url: str, config: GenerateConfig, pending: list[int],
+                     rows: dict[int, dict[str, Any]], request_model: Optional[str]) -> RunStats:
+    client = OpenAICompatClient(config.server, base_url)
+    try:
+        model = await client.resolve_model(request_model)
+        return await _send_all(plan, client, model, pending, rows, config.max_concurrent_requests)
+    finally:
+        await client.aclose()
+
+
+def pending_indices(plan: RunPlan, rows: dict[int, dict[str, Any]]) -> list[int]:
+    """Items without a finished line (missing, or recorded with an error)."""
+    return [i for i in range(len(plan.items)) if i not in rows or rows[i].get("error")]
+
+
+def execute(plan: RunPlan, base_url: str, config: GenerateConfig, rows: dict[int, dict[str, Any]],
+            pending: list[int], request_model: Optional[str]) -> RunStats:
+    """Generate ``pending`` items, record them, and write the final output.
+
+    Args:
+        request_model: Model name sent in requests; None = the only model the server offers.
+    """
+    try:
+        stats = asyncio.run(_run_async(plan, base_url, config, pending, rows, request_model))
+    finally:
+        plan.output.close()
+    plan.output.finish(rows)
+    return stats
+
+
+def describe_request(plan: RunPlan, model: str) -> str:
+    """The first item's request body, for ``++dry_run=true``."""
+    return json.dumps(plan.request_body(plan.items[0], model), ensure_ascii=False, indent=1)

@@ -1,0 +1,137 @@
+"""Start an inference server as a process group, wait until healthy, always tear it down.
+
+Used as a context manager::
+
+    with LaunchedServer(server_type, LaunchArgs(model=..., port=...), log_path) as server:
+        ... server.base_url ...
+
+If the process dies or never becomes healthy, the last lines of its log are printed and a
+:class:`UserError` names the log file. On exit (success, error or Ctrl-C) the whole process
+group gets SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+from nemo_eval.errors import UserError
+from nemo_eval.inference.server.base import LaunchArgs, ServerType
+
+TERMINATE_GRACE_S = 20.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class LaunchedServer:
+    """A server process started from a :class:`ServerType`.
+
+    Args:
+        server_type: What to launch.
+        args: Model, port, GPUs, extra arguments.
+        log_path: File receiving the server's stdout and stderr.
+        startup_timeout: Seconds to wait for the health check to pass.
+        host: Address clients use to reach it.
+    """
+
+    def __init__(self, server_type: ServerType, args: LaunchArgs, log_path: Path,
+                 startup_timeout: float = 1800.0, host: str = "127.0.0.1") -> None:
+        if server_type.command is None:
+            raise UserError(f"server type {server_type.name!r} is not launched by nemo-eval; give its address "
+                            "with ++server.base_url (or --server_address)")
+        self.server_type = server_type
+        self.command = server_type.command(args)
+        self.log_path = log_path
+        self.startup_timeout = startup_timeout
+        self.root_url = f"http://{host}:{args.port}"
+        self.base_url = f"{self.root_url}/v1"
+        self.process: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "LaunchedServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"$ {' '.join(self.command)}\n".encode())
+            log.flush()
+            try:
+                self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, start_new_session=True)
+            except FileNotFoundError:
+                raise UserError(f"cannot start the {self.server_type.name} server: {self.command[0]!r} is not "
+                                "installed (install its extra, e.g. pip install 'nemo-eval[...]', or use its container)") from None
+        print(f"nemo-eval: started {self.server_type.name} server (pid {self.process.pid}), log: {self.log_path}",
+              file=sys.stderr)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_healthy(self) -> None:
+        assert self.process is not None
+        url = self.root_url + self.server_type.health_path
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                print(f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}\n---", file=sys.stderr)
+                raise UserError(f"the {self.server_type.name} server exited with code {code} while starting; "
+                                f"see {self.log_path}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                print(f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}\n---", file=sys.stderr)
+                raise UserError(f"the {self.server_type.name} server did not become healthy ({url}) within "
+                                f"{self.startup_timeout:g} s; see {self.log_path} (raise ++server.startup_timeout "
+                                "for large models)")
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        """Terminate the whole process group; SIGKILL what is left after the grace period."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=TERMINATE_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
