@@ -8,6 +8,7 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Callable, Iterable, Sequence
 
@@ -16,6 +17,14 @@ EXIT_USER_ERROR = 2
 
 class UserError(Exception):
     """An error caused by the user's input or environment; shown as one line."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` (server teardown, file close) runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def run_main(prog: str, main: Callable[[Sequence[str] | None], int | None],
@@ -30,15 +39,18 @@ def run_main(prog: str, main: Callable[[Sequence[str] | None], int | None],
     Returns:
         The process exit code.
     """
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = main(argv)
     except UserError as exc:
         message = " ".join(str(exc).split("\n"))
         print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"{prog}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; running the same "
+              "command again continues where it stopped", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     return int(code or 0)
 
 

@@ -46,7 +46,7 @@ def test_console_script_is_installed():
     assert subprocess.run([script, "--version"], capture_output=True, text=True).stdout.startswith("nemo-eval ")
 
 
-@pytest.mark.parametrize("command", ["eval", "generate", "evaluate", "compute-metrics", "summarize-results"])
+@pytest.mark.parametrize("command", ["eval", "evaluate", "compute-metrics", "summarize-results"])
 def test_steps_not_built_yet_refuse_clearly(command):
     result = run_cli(command, "--benchmarks", "gsm8k")
     assert result.returncode == 2
@@ -56,3 +56,8 @@ def test_steps_not_built_yet_refuse_clearly(command):
 def test_unknown_command():
     result = run_cli("evall")
     assert result.returncode == 2 and "unknown command" in single_error_line(result.stderr)
+
+
+def test_generate_rejects_dash_options_with_a_hint():
+    result = run_cli("generate", "--benchmarks", "gsm8k")
+    assert result.returncode == 2 and "++key=value" in single_error_line(result.stderr)

@@ -68,6 +68,10 @@ class HttpClient:
         self._common = f"Host: {host_header}\r\nAccept: application/json\r\nAccept-Encoding: identity\r\n{extra}"
         self._idle: list[_Connection] = []
         self._max_idle = max_idle_connections
+        self._deadlines: dict[asyncio.Task, float] = {}
+        self._expired: set[asyncio.Task] = set()
+        self._watchdog: Optional[asyncio.Task] = None
+        self._watch_interval = 1.0
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -83,10 +87,43 @@ class HttpClient:
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         payload = (head + "\r\n").encode("latin-1") + (body or b"")
+        if timeout is None:
+            return await self._send(payload, method)
+        # One watchdog per client cancels requests past their deadline: far cheaper than a
+        # timer per request when hundreds are in flight (see docs/performance.md).
+        task = asyncio.current_task()
+        assert task is not None
+        self._deadlines[task] = asyncio.get_running_loop().time() + timeout
+        self._start_watchdog(timeout)
         try:
-            return await asyncio.wait_for(self._send(payload, method), timeout)
-        except asyncio.TimeoutError:
+            return await self._send(payload, method)
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            self._expired.discard(task)
+            if hasattr(task, "uncancel"):
+                task.uncancel()
             raise TransportError(f"no complete response within {timeout:g} s") from None
+        finally:
+            self._deadlines.pop(task, None)
+
+    def _start_watchdog(self, timeout: float) -> None:
+        interval = min(1.0, max(0.02, timeout / 4))
+        if self._watchdog is None or self._watchdog.done() or interval < self._watch_interval:
+            if self._watchdog is not None and not self._watchdog.done():
+                self._watchdog.cancel()
+            self._watch_interval = interval
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._deadlines:
+            await asyncio.sleep(self._watch_interval)
+            now = loop.time()
+            for task, deadline in list(self._deadlines.items()):
+                if deadline <= now and task not in self._expired:
+                    self._expired.add(task)
+                    task.cancel()
 
     async def _send(self, payload: bytes, method: str) -> Response:
         # A pooled connection may have been closed by the server while idle; that shows up
@@ -128,32 +165,42 @@ class HttpClient:
     @staticmethod
     async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[Response, bool]:
         head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        if not version.startswith("HTTP/1."):
-            raise ValueError(f"bad status line {lines[0][:80]!r}")
-        code, _, reason = rest.partition(" ")
-        status = int(code)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        keep_alive = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
+        if not head.startswith(b"HTTP/1."):
+            raise ValueError(f"bad status line {head[:80]!r}")
+        status = int(head[9:12])
+        lower = head.lower()
+        keep_alive = b"\r\nconnection: close" not in lower and not head.startswith(b"HTTP/1.0")
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             body = b""
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
+        elif b"\r\ntransfer-encoding: chunked" in lower:
             body = await _read_chunked(reader)
-        elif "content-length" in headers:
-            body = await reader.readexactly(int(headers["content-length"]))
         else:
-            body = await reader.read()
-            keep_alive = False
+            start = lower.find(b"\r\ncontent-length:")
+            if start >= 0:
+                end = lower.index(b"\r\n", start + 17)
+                body = await reader.readexactly(int(lower[start + 17:end]))
+            else:
+                body = await reader.read()
+                keep_alive = False
+        # The full header map is only built when someone needs it (errors, Retry-After).
+        headers = {} if status == 200 else _parse_headers(head)
+        reason = head[13:head.index(b"\r\n")].decode("latin-1")
         return Response(status, reason, headers, body), keep_alive
 
     async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         while self._idle:
             self._idle.pop().close()
+
+
+def _parse_headers(head: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

@@ -159,6 +159,8 @@ async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pendi
     bar = tqdm(total=len(pending), desc=plan.label, unit="item", file=sys.stderr, mininterval=1.0,
                dynamic_ncols=True)
 
+    next_postfix = [0.0]
+
     async def worker() -> None:
         for index in queue:
             item = plan.items[index]
@@ -174,8 +176,10 @@ async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pendi
             plan.output.append(index, row)
             rows[index] = row
             bar.update(1)
-            elapsed = max(time.monotonic() - start, 1e-9)
-            bar.set_postfix(tok_s=f"{stats.tokens / elapsed:.0f}", errors=stats.failed, refresh=False)
+            now = time.monotonic()
+            if now >= next_postfix[0]:  # formatting the postfix per item would cost more than the request
+                next_postfix[0] = now + 0.5
+                bar.set_postfix(tok_s=f"{stats.tokens / max(now - start, 1e-9):.0f}", errors=stats.failed, refresh=False)
 
     tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(pending)))]
     try:

@@ -104,3 +104,29 @@ def test_embedded_server_with_a_missing_model_file(prepared_data, tmp_path):
     assert result.returncode == 2
     assert "exited with code 2" in result.stderr.splitlines()[-1]
     assert "/no/such.gguf not found" in result.stderr
+
+
+def test_sigterm_tears_down_the_launched_server(prepared_data, tmp_path):
+    """A terminated run (Slurm cancel, kill) still stops its server and keeps what it wrote."""
+    import re
+    import signal
+    import subprocess
+    import time
+
+    command = [sys.executable, "-m", "nemo_eval", "generate", "++benchmark=gsm8k", f"++output_dir={tmp_path}",
+               "++server.server_type=llamacpp", "++max_samples=40", "++inference.tokens_to_generate=16"]
+    proc = subprocess.Popen(command, env=cli_env(prepared_data), stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()
+    server_pid = int(re.search(r"\(pid (\d+)\)", first).group(1))
+    partial = tmp_path / "gsm8k" / "output-greedy.jsonl.partial"
+    deadline = time.monotonic() + 300
+    while not (partial.exists() and partial.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 143
+    assert "terminated" in rest
+    with pytest.raises(ProcessLookupError):
+        os.kill(server_pid, 0)
+    assert all(json.loads(line)["generation"] is not None for line in partial.read_text().splitlines())
