@@ -10,6 +10,9 @@ from typing import Any, Iterable, Iterator
 
 from nemo_eval.errors import UserError
 
+# json.dumps(..., ensure_ascii=False) builds a new encoder per call; hot paths share this one.
+encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """Yield one dict per non-empty line; a bad line raises UserError naming file and line."""
@@ -50,4 +53,4 @@ def atomic_write_lines(path: str | os.PathLike, chunks: Iterable[str]) -> None:
 
 def write_jsonl_atomic(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
     """Write ``rows`` as JSON Lines atomically (UTF-8, one object per line)."""
-    atomic_write_lines(path, (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    atomic_write_lines(path, (encode_json(row) + "\n" for row in rows))

@@ -20,6 +20,7 @@ from typing import Any, Optional
 from nemo_eval.errors import UserError
 from nemo_eval.inference.config import ServerConfig
 from nemo_eval.inference.http_client import HttpClient, Response, TransportError
+from nemo_eval.jsonl import encode_json
 
 RETRYABLE_STATUS = {408, 409, 429}
 AUTH_STATUS = {401, 403}
@@ -128,7 +129,7 @@ class OpenAICompatClient:
             UserError: authentication failed (fatal for the run).
         """
         path = "/chat/completions" if endpoint == "chat" else "/completions"
-        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        payload = encode_json(body).encode("utf-8")
         config = self.config
         attempt = 0
         while True:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from nemo_eval.errors import UserError
-from nemo_eval.jsonl import atomic_write_text, read_jsonl, write_jsonl_atomic
+from nemo_eval.jsonl import atomic_write_text, encode_json, read_jsonl, write_jsonl_atomic
 
 INDEX_KEY = "_index"
 
@@ -93,7 +93,7 @@ class ResumableOutput:
         if self._handle is None:
             self._write_meta()
             self._handle = open(self.partial_path, "a", encoding="utf-8", buffering=1)
-        self._handle.write(json.dumps({**row, INDEX_KEY: index}, ensure_ascii=False) + "\n")
+        self._handle.write(encode_json({**row, INDEX_KEY: index}) + "\n")
 
     def finish(self, rows: dict[int, dict[str, Any]]) -> None:
         """Write every row in input order to the final file atomically, then drop the partial file."""
