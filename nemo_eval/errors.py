@@ -48,8 +48,7 @@ def run_main(prog: str, main: Callable[[Sequence[str] | None], int | None],
         print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
-        print(f"{prog}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; running the same "
-              "command again continues where it stopped", file=sys.stderr)
+        print(f"{prog}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     return int(code or 0)
 

@@ -104,7 +104,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     unknown = [a for a in overrides if a.startswith("-") and not a.startswith("+")]
     if unknown:
         raise UserError(f"unknown option {unknown[0]}; settings are given as ++key=value (see --help)")
-    return run(parse_overrides(GenerateConfig, overrides))
+    try:
+        return run(parse_overrides(GenerateConfig, overrides))
+    except KeyboardInterrupt:
+        print(f"{PROG}: stopped; finished lines are kept, and running the same command again continues "
+              "where it stopped", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

@@ -1,0 +1,8 @@
+"""The code-execution sandbox: starting the service (``sandbox/`` at the repository root) and
+talking to it (:class:`SandboxClient`). Shared infrastructure: generation (code execution during
+generation) and evaluation (code tests, math grading) both use it.
+"""
+
+from nemo_eval.sandbox.client import SandboxClient, SandboxUnavailable
+
+__all__ = ["SandboxClient", "SandboxUnavailable"]

@@ -1,0 +1,58 @@
+"""``nemo-eval sandbox start``: run the code-execution sandbox service in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from typing import Sequence
+
+from nemo_eval.errors import UserError, run_main
+from nemo_eval.sandbox.service import DEFAULT_PORT, MODES, SandboxSettings, bwrap_command, check_bwrap_mode
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nemo-eval sandbox",
+        description="The code-execution sandbox: a Flask service (served by gunicorn) that runs untrusted "
+                    "code with no network, its own pid namespace, a non-root uid, a read-only filesystem "
+                    "except a private /tmp, resource limits and a hard timeout. API: POST /execute, GET /health.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    start = sub.add_parser("start", help="run the service in the foreground until Ctrl-C / SIGTERM")
+    start.add_argument("--mode", choices=MODES, default="bwrap",
+                       help="bwrap: jails on the host (needs root + bubblewrap); docker: inside a container")
+    start.add_argument("--host", default="127.0.0.1", help="address to listen on (bwrap mode)")
+    start.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    start.add_argument("--workers", type=int, default=SandboxSettings.workers,
+                       help="executions served at once (gunicorn workers)")
+    start.add_argument("--max-output-chars", type=int, default=20000, help="stdout/stderr kept per execution")
+    start.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per execution")
+    start.add_argument("--max-timeout", type=float, default=120.0, help="largest timeout a request may ask for")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = SandboxSettings(mode=args.mode, host=args.host, port=args.port, workers=args.workers,
+                               max_output_chars=args.max_output_chars, memory_mb=args.memory_mb,
+                               max_timeout=args.max_timeout)
+    if settings.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if settings.mode == "docker":
+        raise UserError("sandbox docker mode is not available yet; use --mode bwrap")
+    check_bwrap_mode()
+    command = bwrap_command(settings)
+    print(f"nemo-eval sandbox: bwrap mode, {settings.workers} workers, listening on "
+          f"http://{settings.host}:{settings.port} (POST /execute, GET /health)", file=sys.stderr, flush=True)
+    proc = subprocess.Popen(command, env={**os.environ, **settings.environment()})
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=30)
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_main("nemo-eval sandbox", main))
