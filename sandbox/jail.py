@@ -76,17 +76,16 @@ class UidPool:
                     continue
                 try:
                     kill_uid(uid)  # nothing of a previous execution may survive into this one
-                    yield uid
+                    yield uid  # the caller kills the uid's processes before releasing it (execute)
                 finally:
-                    kill_uid(uid)
                     fcntl.flock(handle, fcntl.LOCK_UN)
                     handle.close()
                 return
             time.sleep(0.01)
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process running as ``uid`` (kill(-1) from a child that became that uid)."""
+def _signal_uid(uid: int) -> None:
+    """SIGKILL every process running as ``uid``: kill(-1) from a child that became that uid."""
     pid = os.fork()
     if pid == 0:  # child: only async-signal-safe work, then _exit
         try:
@@ -97,6 +96,34 @@ def kill_uid(uid: int) -> None:
             pass
         os._exit(0)
     os.waitpid(pid, 0)
+
+
+def _live_processes(uid: int) -> list[int]:
+    """Pids owned by ``uid`` that are not zombies (zombies are the host init's to reap)."""
+    live = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                state = handle.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in (b"Z", b"X"):
+            live.append(int(name))
+    return live
+
+
+def kill_uid(uid: int, patience: float = 10.0) -> None:
+    """Kill every process of ``uid`` and wait until none is alive (a fork bomb races single kills)."""
+    deadline = time.monotonic() + patience
+    while True:
+        _signal_uid(uid)
+        if not _live_processes(uid) or time.monotonic() > deadline:
+            return
+        time.sleep(0.005)
 
 
 def _bwrap_command(workdir: str, argv: list[str]) -> list[str]:
