@@ -1,22 +1,76 @@
-"""``nemo-eval evaluate`` (also ``python -m nemo_eval.evaluation.evaluate``).
+"""``python -m nemo_eval.evaluation.evaluate`` (also ``nemo-eval evaluate``): grade generations in place.
 
-Grade generations in place: extract each predicted answer and check it against the expected one (math), or run the benchmark's tests in the sandbox (code); adds predicted_answer and is_correct to every line.
+    python -m nemo_eval.evaluation.evaluate ++prediction_jsonl_files='[results/humaneval/output-greedy.jsonl]' \\
+        ++eval_type=code ++sandbox_address=http://127.0.0.1:6000
+
+Adds ``is_correct`` (and the grader's fields) to every line; each file is rewritten atomically
+(temporary file + rename). Lines already graded are kept as they are, so running again is a no-op.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence
 
-from nemo_eval.errors import run_main
-from nemo_eval.pending import pending_main
+from nemo_eval.errors import UserError, run_main
+from nemo_eval.evaluation.graders import GRADERS
+from nemo_eval.jsonl import read_jsonl, write_jsonl_atomic
+from nemo_eval.overrides import help_lines, parse_overrides
 
 PROG = "nemo-eval evaluate"
-DESCRIPTION = """Grade generations in place: extract each predicted answer and check it against the expected one (math), or run the benchmark's tests in the sandbox (code); adds predicted_answer and is_correct to every line."""
-EXAMPLE = """nemo-eval evaluate ++prediction_jsonl_files='[out.jsonl]' ++eval_type=math"""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return pending_main(PROG, DESCRIPTION, EXAMPLE, argv)
+@dataclass
+class EvaluateConfig:
+    """Configuration of the evaluation step."""
+
+    prediction_jsonl_files: List[str] = field(default_factory=list, metadata={
+        "help": "generation files to grade in place, e.g. '[a.jsonl,b.jsonl]'"})
+    eval_type: Optional[str] = field(default=None, metadata={"help": "code or math (default: code when lines have tests)"})
+    sandbox_address: str = field(default="http://127.0.0.1:6000", metadata={"help": "the sandbox service"})
+    timeout: float = field(default=10.0, metadata={"help": "seconds per program (code)"})
+    max_concurrency: int = field(default=16, metadata={"help": "sandbox executions at once"})
+    regrade: bool = field(default=False, metadata={"help": "grade lines that already have is_correct again"})
+
+
+def evaluate_file(path: Path, config: EvaluateConfig) -> tuple[int, int, int]:
+    """Grade one file; returns (lines, newly graded, correct)."""
+    lines = list(read_jsonl(path))
+    eval_type = config.eval_type or ("code" if lines and "entry_point" in lines[0] else "math")
+    grader = GRADERS.get(eval_type)
+    todo = [i for i, line in enumerate(lines) if config.regrade or "is_correct" not in line]
+    if todo:
+        graded = grader([lines[i] for i in todo], config)
+        for index, line in zip(todo, graded):
+            lines[index] = line
+        write_jsonl_atomic(path, lines)
+    return len(lines), len(todo), sum(bool(line.get("is_correct")) for line in lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grade generations in place: extract each answer and check it. eval_type=code runs each "
+                    "benchmark's tests in the sandbox (start it with: nemo-eval sandbox start); adds is_correct, "
+                    "execution_status and, on failure, execution_error. Files are rewritten atomically; already "
+                    "graded lines are kept, so running again is a no-op.",
+        epilog="settings (Hydra overrides):\n" + "\n".join(help_lines(EvaluateConfig)))
+    _, overrides = parser.parse_known_args(argv)
+    config = parse_overrides(EvaluateConfig, overrides)
+    if not config.prediction_jsonl_files:
+        raise UserError("no files to grade: ++prediction_jsonl_files='[path/output-greedy.jsonl]'")
+    paths = [Path(p).expanduser() for p in config.prediction_jsonl_files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(f"prediction file(s) not found: {', '.join(missing)}")
+    for path in paths:
+        total, graded, correct = evaluate_file(path, config)
+        print(f"{path}: graded {graded} of {total} lines; {correct} correct ({100 * correct / max(total, 1):.1f}%)",
+              file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -76,11 +76,13 @@ def test_hostile_code_is_contained(sandbox_url, name, code, status, evidence):
     assert pool_processes() == [], f"{name} left processes behind"
 
 
-def test_huge_output_is_capped_and_marked(sandbox_url):
-    code = "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(chunk)\nprint('end', file=sys.stderr)"
+def test_huge_output_is_capped_and_marked_keeping_head_and_tail(sandbox_url):
+    code = ("import sys\nsys.stdout.write('START')\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n"
+            "    sys.stdout.write(chunk)\nprint('END')\nprint('end', file=sys.stderr)")
     result = run(sandbox_url, code, timeout=20)
     assert result["process_status"] == "completed" and result["return_code"] == 0
-    assert result["stdout"] == "x" * 1000 and result["stdout_truncated"] is True
+    assert len(result["stdout"]) == 1000 and result["stdout_truncated"] is True
+    assert result["stdout"].startswith("STARTxxx") and result["stdout"].endswith("xxxEND\n")
     assert result["stderr"] == "end\n" and result["stderr_truncated"] is False
 
 

@@ -1,0 +1,65 @@
+"""Grading code benchmarks (HumanEval, MBPP): extract the program, run its tests in the sandbox.
+
+Extraction: the last fenced code block that defines the entry point (else the last fenced block;
+an unclosed fence at the end counts, since generations get cut off); with no fence at all, the
+generation is taken as the completion continuing the prompt.
+
+Test program:
+- HumanEval (items with a ``prompt``): prompt + code + test + ``check(entry_point)``. When the code
+  holds the whole function it redefines the prompt's stub, and the prompt still supplies imports and
+  helper functions; when it is only a body, it completes the prompt.
+- MBPP: code + test (test imports, setup code, the asserts).
+
+``is_correct`` is true when the program ran to its end with exit code 0 within the timeout *and*
+printed, after the tests, a random nonce chosen at grading time: an exit code alone can be faked
+(``os._exit(0)`` before the asserts), the nonce cannot.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any, Optional
+
+FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+CODE_LANGUAGES = {"", "python", "py", "python3"}
+
+
+def extract_code(generation: Optional[str], entry_point: str = "") -> str:
+    """The program in a generation (see the module docstring for the rule)."""
+    if not generation:
+        return ""
+    blocks = [body for language, body in FENCE.findall(generation) if language.lower() in CODE_LANGUAGES]
+    if not blocks:
+        return generation
+    if entry_point:
+        defining = [b for b in blocks if re.search(rf"\bdef\s+{re.escape(entry_point)}\s*\(", b)]
+        if defining:
+            return defining[-1]
+    return blocks[-1]
+
+
+def new_nonce() -> str:
+    return "nemo-eval-tests-passed-" + secrets.token_hex(16)
+
+
+def build_test_program(item: dict[str, Any], code: str, nonce: str) -> str:
+    """The program that prints ``nonce`` last only if ``code`` passes ``item``'s tests."""
+    entry_point = item.get("entry_point", "")
+    if "prompt" in item:  # HumanEval layout
+        program = f"{item['prompt']}{code}\n\n{item['test']}\n\ncheck({entry_point})\n"
+    else:
+        program = f"{code}\n\n{item['test']}\n"
+    return program + f"\nimport os as _nemo_eval_os\n_nemo_eval_os.write(1, b'\\n{nonce}\\n')\n"
+
+
+def grade_result(result: dict[str, Any], nonce: str) -> dict[str, Any]:
+    """Fields added to a line from one sandbox result."""
+    status = result.get("process_status", "error")
+    passed = (status == "completed" and result.get("return_code") == 0
+              and (result.get("stdout") or "").rstrip().endswith(nonce))
+    fields: dict[str, Any] = {"is_correct": passed, "execution_status": status}
+    if not passed:
+        stderr = (result.get("stderr") or "").strip()
+        fields["execution_error"] = stderr.splitlines()[-1][:300] if stderr else f"{status}, return code {result.get('return_code')}"
+    return fields
