@@ -66,7 +66,34 @@ def _prompt_text(body: dict[str, Any]) -> str:
     return str(body.get("prompt", ""))
 
 
+CODE_OUTPUT_AT_END = re.compile(r"```output\n(.*?)```\n$", re.S)
+
+
+def scripted_code_answer(body: dict[str, Any]) -> str:
+    """--script code: write a python block (with a made-up output, as a model would without a tool);
+    once the prompt ends with a real output block, answer with what it says."""
+    text = _prompt_text(body)
+    done = CODE_OUTPUT_AT_END.search(text)
+    if done:
+        value = done.group(1).strip()
+        return f"The code printed {value}, so the answer is \\boxed{{{value}}}."
+    a, b = len(text) % 50 + 2, 7
+    return f"Let me compute it.\n```python\nprint({a} * {b})\n```\n```output\nFAKE\n```\nThe answer is \\boxed{{FAKE}}."
+
+
+def apply_stop(content: str, stop: Any) -> tuple[str, str, Any]:
+    """Cut at the earliest stop string, as vLLM does (it reports the match as stop_reason)."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    hits = [(content.find(s), s) for s in stops if s and s in content]
+    if not hits:
+        return content, "stop", None
+    index, matched = min(hits)
+    return content[:index], "stop", matched
+
+
 def make_answer(state: State, body: dict[str, Any]) -> str:
+    if state.args.script == "code":
+        return scripted_code_answer(body)
     text = _prompt_text(body)
     seed = body.get("seed")
     for problem, expected in state.answers.items():
@@ -156,12 +183,13 @@ class Handler(BaseHTTPRequestHandler):
                 return
         if self.state.args.delay:
             time.sleep(self.state.args.delay)
-        content = make_answer(self.state, body)
+        content, finish, matched = apply_stop(make_answer(self.state, body), body.get("stop"))
         tokens = len(content.split())
         if self.path == "/v1/chat/completions":
-            choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
         else:
-            choice = {"index": 0, "text": content, "finish_reason": "stop"}
+            choice = {"index": 0, "text": content, "finish_reason": finish}
+        choice["stop_reason"] = matched
         with self.state.lock:
             self.state.completed[key] += 1
         self._send(200, {"id": f"cmpl-{key}", "object": "chat.completion", "model": MODEL, "choices": [choice],
@@ -208,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--answers-jsonl", default=None)
     parser.add_argument("--correct-rate", type=float, default=0.5)
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>'")
+    parser.add_argument("--script", choices=("answer", "code"), default="answer",
+                        help="answer: a boxed answer; code: a python block first, the answer after its output")
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

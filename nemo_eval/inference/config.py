@@ -65,6 +65,17 @@ class InferenceConfig:
 
 
 @dataclass
+class CodeExecutionConfig:
+    """Running model-written code during generation (needs a prompt config with code_execution markers)."""
+
+    enabled: bool = field(default=False, metadata={"help": "run the model's code blocks in the sandbox and continue"})
+    max_executions: int = field(default=8, metadata={"help": "code blocks run per generation at most"})
+    sandbox_address: str = field(default="http://127.0.0.1:6000", metadata={"help": "the sandbox service"})
+    timeout: float = field(default=10.0, metadata={"help": "seconds per code block"})
+    max_output_chars: int = field(default=1000, metadata={"help": "output shown to the model per block"})
+
+
+@dataclass
 class GenerateConfig(PromptSettings):
     """Configuration of ``python -m nemo_eval.inference.generate``."""
 
@@ -83,6 +94,7 @@ class GenerateConfig(PromptSettings):
     data_dir: Optional[str] = field(default=None, metadata={"help": "prepared data directory"})
     server: ServerConfig = field(default_factory=ServerConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    code_execution: CodeExecutionConfig = field(default_factory=CodeExecutionConfig)
 
 
 def sampling_params(inference: InferenceConfig) -> dict[str, float]:

@@ -22,11 +22,13 @@ from tqdm import tqdm
 from nemo_eval.datasets.prepare import load_items
 from nemo_eval.datasets.spec import BenchmarkDefaults, get_benchmark
 from nemo_eval.errors import UserError
+from nemo_eval.inference.code_execution import generate_with_code
 from nemo_eval.inference.config import GenerateConfig, output_name, sampling_params
-from nemo_eval.inference.openai_api import ItemFailed, OpenAICompatClient
+from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient
 from nemo_eval.inference.resumable_output import ResumableOutput
 from nemo_eval.jsonl import read_jsonl
 from nemo_eval.prompts.builder import ResolvedPrompt, build_prompt, render_examples, resolve_prompt
+from nemo_eval.sandbox import SandboxClient
 
 ENDPOINTS = ("chat", "completions")
 
@@ -43,6 +45,7 @@ class RunPlan:
     output: ResumableOutput
     label: str
     settings: dict[str, Any] = field(default_factory=dict)
+    code_execution: Optional[Any] = None  # the CodeExecutionConfig when enabled
 
     def request_body(self, item: dict[str, Any], model: str) -> dict[str, Any]:
         prompt = build_prompt(self.resolved, item, self.examples_block)
@@ -114,6 +117,16 @@ def plan_run(config: GenerateConfig) -> RunPlan:
     if inference.stop:
         params["stop"] = list(inference.stop)
     params.update(inference.extra_body)
+    code_execution = config.code_execution if config.code_execution.enabled else None
+    if code_execution is not None:
+        if resolved.config.code_execution is None:
+            raise UserError(f"++code_execution.enabled=true needs a prompt config with code_execution markers "
+                            f"(e.g. generic/math-with-code); {resolved.config.name} has none")
+        if endpoint != "completions":
+            raise UserError("code execution continues the model's text after each output, which needs the "
+                            "completions endpoint: set ++prompt_template (e.g. chatml, llama3-instruct)")
+        if code_execution.max_executions < 0:
+            raise UserError("++code_execution.max_executions must be >= 0")
     prompt_file = resolved.config.path
     settings = {
         "input": source,
@@ -125,9 +138,14 @@ def plan_run(config: GenerateConfig) -> RunPlan:
         "endpoint": endpoint,
         "request": params,
     }
+    if code_execution is not None:
+        settings["code_execution"] = {"max_executions": code_execution.max_executions,
+                                      "timeout": code_execution.timeout,
+                                      "max_output_chars": code_execution.max_output_chars}
     output = ResumableOutput(_output_path(config), settings, overwrite=config.overwrite)
     return RunPlan(items=items, resolved=resolved, examples_block=render_examples(resolved), endpoint=endpoint,
-                   request_params=params, output=output, label=label, settings=settings)
+                   request_params=params, output=output, label=label, settings=settings,
+                   code_execution=code_execution)
 
 
 def _result_row(item: dict[str, Any], completion: Any = None, error: Optional[str] = None) -> dict[str, Any]:
@@ -151,22 +169,40 @@ class RunStats:
     failures: list[tuple[int, str]] = field(default_factory=list)
 
 
+async def _generate_one(plan: RunPlan, client: OpenAICompatClient, model: str, item: dict[str, Any],
+                        sandbox: Optional[SandboxClient]) -> tuple[Any, dict[str, Any]]:
+    body = plan.request_body(item, model)
+    if sandbox is None:
+        return await client.complete(plan.endpoint, body), {}
+    settings = plan.code_execution
+    result = await generate_with_code(client, sandbox, body, plan.resolved.config.code_execution, settings.max_executions,
+                                      settings.timeout, settings.max_output_chars)
+    return (Completion(text=result.text, finish_reason=result.finish_reason,
+                       num_generated_tokens=result.num_generated_tokens),
+            {"num_code_executions": result.num_code_executions})
+
+
 async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pending: list[int],
                     rows: dict[int, dict[str, Any]], concurrency: int) -> RunStats:
     stats = RunStats()
     queue = iter(pending)
     start = time.monotonic()
-    bar = tqdm(total=len(pending), desc=plan.label, unit="item", file=sys.stderr, mininterval=1.0,
-               dynamic_ncols=True)
 
     next_postfix = [0.0]
+
+    sandbox = None
+    if plan.code_execution is not None:
+        sandbox = SandboxClient(plan.code_execution.sandbox_address, max_concurrency=concurrency)
+        await asyncio.to_thread(sandbox.health)  # unreachable sandbox: one clear error before any request
+    bar = tqdm(total=len(pending), desc=plan.label, unit="item", file=sys.stderr, mininterval=1.0,
+               dynamic_ncols=True)
 
     async def worker() -> None:
         for index in queue:
             item = plan.items[index]
             try:
-                completion = await client.complete(plan.endpoint, plan.request_body(item, model))
-                row = _result_row(item, completion)
+                completion, extra = await _generate_one(plan, client, model, item, sandbox)
+                row = {**_result_row(item, completion), **extra}
                 stats.generated += 1
                 stats.tokens += completion.num_generated_tokens or 0
             except ItemFailed as exc:
@@ -190,6 +226,8 @@ async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pendi
         await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
         stats.seconds = time.monotonic() - start
+        if sandbox is not None:
+            sandbox.close()
     return stats
 
 
