@@ -1,0 +1,86 @@
+"""Sandbox throughput and latency against plain subprocess execution, measured in the same run.
+
+For a trivial program and a small CPU-bound one: executions/s and p50/p99 latency through the
+sandbox service (each available mode, ``--workers`` gunicorn workers, a client pool of the same
+size) next to ``subprocess.run([python3, "-c", code])`` in a thread pool of the same size; the
+ratio says what isolation costs. Needs root and bubblewrap for bwrap mode.
+Usage: ``sudo python benchmarks/sandbox_throughput.py [--executions 300] [--workers 4]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from nemo_eval.sandbox import SandboxClient  # noqa: E402
+
+PROGRAMS = {
+    "trivial": "print(1)",
+    "cpu-bound": "print(sum(i * i for i in range(300_000)))",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def measure(run_one, executions: int, concurrency: int) -> tuple[float, float, float]:
+    """(executions/s, p50 ms, p99 ms) of ``run_one()`` called ``executions`` times, ``concurrency`` at once."""
+    def timed(_: int) -> float:
+        start = time.perf_counter()
+        run_one()
+        return time.perf_counter() - start
+
+    run_one()  # warm up
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        latencies = sorted(pool.map(timed, range(executions)))
+    elapsed = time.perf_counter() - start
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return executions / elapsed, statistics.median(latencies) * 1000, p99 * 1000
+
+
+def start_bwrap_service(workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "sandbox", "start", "--mode", "bwrap", "--port",
+                             str(port), "--workers", str(workers)], cwd=REPO, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    client = SandboxClient(url, connect_retries=50)
+    client.health()
+    return proc, url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--executions", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    print(f"{args.executions} executions per cell, {args.workers} at once (service workers = pool size)")
+    proc, url = start_bwrap_service(args.workers)
+    client = SandboxClient(url, max_concurrency=args.workers)
+    try:
+        for name, code in PROGRAMS.items():
+            base = measure(lambda: subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, check=True),
+                           args.executions, args.workers)
+            jail = measure(lambda: client.execute(code, timeout=30), args.executions, args.workers)
+            print(f"{name:<10} subprocess    {base[0]:7.1f} exec/s  p50 {base[1]:6.1f} ms  p99 {base[2]:6.1f} ms")
+            print(f"{name:<10} sandbox-bwrap {jail[0]:7.1f} exec/s  p50 {jail[1]:6.1f} ms  p99 {jail[2]:6.1f} ms"
+                  f"   ratio {jail[0] / base[0]:.2f}")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
