@@ -35,7 +35,8 @@ def pool_processes() -> list[str]:
     return found
 
 
-def test_plain_python_bash_and_stdin(sandbox_url):
+def test_plain_python_bash_and_stdin(sandbox_mode_url):
+    _, sandbox_url = sandbox_mode_url
     assert run(sandbox_url, "print(6 * 7)") | {"wall_time": 0} == {
         "process_status": "completed", "stdout": "42\n", "stderr": "", "return_code": 0,
         "stdout_truncated": False, "stderr_truncated": False, "wall_time": 0}
@@ -45,7 +46,8 @@ def test_plain_python_bash_and_stdin(sandbox_url):
     assert failed["process_status"] == "completed" and failed["return_code"] == 3
 
 
-def test_runs_as_an_unprivileged_user_in_its_own_pid_namespace(sandbox_url):
+def test_runs_as_an_unprivileged_user_in_its_own_pid_namespace(sandbox_mode_url):
+    _, sandbox_url = sandbox_mode_url
     result = run(sandbox_url, "import os; print(os.getuid(), os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))")
     uid, pid, pids = result["stdout"].split(" ", 2)
     assert int(uid) in POOL_UIDS and pid == "1" and pids.strip() == "['1']"
@@ -67,7 +69,8 @@ def test_runs_as_an_unprivileged_user_in_its_own_pid_namespace(sandbox_url):
      "completed", "Network is unreachable"),
     ("huge file", "open('/tmp/big', 'wb').write(b'0' * (200 << 20))", "completed", "File too large"),
 ])
-def test_hostile_code_is_contained(sandbox_url, name, code, status, evidence):
+def test_hostile_code_is_contained(sandbox_mode_url, name, code, status, evidence):
+    _, sandbox_url = sandbox_mode_url
     result = run(sandbox_url, code, timeout=3)
     assert result["process_status"] == status, (name, result)
     assert evidence in result["stderr"], (name, result["stderr"][-300:])
@@ -76,7 +79,8 @@ def test_hostile_code_is_contained(sandbox_url, name, code, status, evidence):
     assert pool_processes() == [], f"{name} left processes behind"
 
 
-def test_huge_output_is_capped_and_marked_keeping_head_and_tail(sandbox_url):
+def test_huge_output_is_capped_and_marked_keeping_head_and_tail(sandbox_mode_url):
+    _, sandbox_url = sandbox_mode_url
     code = ("import sys\nsys.stdout.write('START')\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n"
             "    sys.stdout.write(chunk)\nprint('END')\nprint('end', file=sys.stderr)")
     result = run(sandbox_url, code, timeout=20)
@@ -86,13 +90,15 @@ def test_huge_output_is_capped_and_marked_keeping_head_and_tail(sandbox_url):
     assert result["stderr"] == "end\n" and result["stderr_truncated"] is False
 
 
-def test_binary_and_invalid_utf8_output(sandbox_url):
+def test_binary_and_invalid_utf8_output(sandbox_mode_url):
+    _, sandbox_url = sandbox_mode_url
     result = run(sandbox_url, "import sys\nsys.stdout.buffer.write(bytes(range(256)) + b'\\xff\\xfe')")
     assert result["process_status"] == "completed"
     assert result["stdout"].startswith("\x00\x01\x02") and "\ufffd" in result["stdout"]
 
 
-def test_nothing_leaks_into_the_next_execution(sandbox_url):
+def test_nothing_leaks_into_the_next_execution(sandbox_mode_url):
+    mode, sandbox_url = sandbox_mode_url
     first = run(sandbox_url, "import subprocess\nopen('/tmp/secret', 'w').write('1')\n"
                              "subprocess.Popen(['sleep', '1000'])\nsubprocess.Popen(['sh', '-c', 'sleep 1000 &'])\nprint('ok')")
     assert first["stdout"] == "ok\n"
@@ -101,15 +107,18 @@ def test_nothing_leaks_into_the_next_execution(sandbox_url):
     for _ in range(5):  # whichever uid and worker serves it
         result = run(sandbox_url, "import os\nprint(os.listdir('/tmp'))")
         assert result["stdout"] == "['main.py']\n"
-    assert not [d for d in os.listdir("/tmp/nemo-sandbox") if d.startswith("exec-")], "private dirs are wiped"
+    if mode == "bwrap":  # in docker mode they live in the container's own /tmp
+        assert not [d for d in os.listdir("/tmp/nemo-sandbox") if d.startswith("exec-")], "private dirs are wiped"
 
 
-def test_cannot_signal_other_processes(sandbox_url):
+def test_cannot_signal_other_processes(sandbox_mode_url):
+    _, sandbox_url = sandbox_mode_url
     result = run(sandbox_url, f"import os\ntry:\n    os.kill({os.getpid()}, 9)\nexcept OSError as e:\n    print(type(e).__name__)")
     assert result["stdout"] == "ProcessLookupError\n"  # the test process is not even visible
 
 
-def test_keeps_answering_while_workers_are_busy(sandbox_url):
+def test_keeps_answering_while_workers_are_busy(sandbox_mode_url):
+    _, sandbox_url = sandbox_mode_url
     client = SandboxClient(sandbox_url, max_concurrency=8)
     with ThreadPoolExecutor(2) as pool:
         hogs = [pool.submit(client.execute, "while True:\n    pass", "python", 4.0) for _ in range(2)]
@@ -128,7 +137,8 @@ def test_keeps_answering_while_workers_are_busy(sandbox_url):
     (b'{"generated_code": "1", "timeout": 100000}', "timeout"),
     (b'{"generated_code": "1", "std_input": 5}', "std_input"),
 ])
-def test_malformed_requests_get_400(sandbox_url, body, message):
+def test_malformed_requests_get_400(sandbox_mode_url, body, message):
+    _, sandbox_url = sandbox_mode_url
     response = requests.post(sandbox_url + "/execute", data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and message in response.json()["error"]
     assert requests.get(sandbox_url + "/health").json()["status"] == "ok"
@@ -143,3 +153,27 @@ def test_start_refuses_without_bubblewrap(tmp_path):
     env = cli_env(tmp_path, PATH=str(tmp_path))  # no bwrap on this PATH
     result = run_cli("sandbox", "start", "--port", "1", env=env)
     assert result.returncode == 2 and "apt-get install bubblewrap" in single_error_line(result.stderr)
+
+
+def test_docker_mode_runs_without_network_on_a_read_only_root(sandbox_mode_url):
+    mode, sandbox_url = sandbox_mode_url
+    if mode != "docker":
+        pytest.skip("docker mode only")
+    import subprocess
+
+    names = subprocess.run(["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True).stdout.split()
+    port = sandbox_url.rsplit(":", 1)[1]
+    inspect = subprocess.run(["docker", "inspect", "-f", "{{.HostConfig.NetworkMode}} {{.HostConfig.ReadonlyRootfs}} "
+                              "{{.HostConfig.PidsLimit}}", f"nemo-eval-sandbox-{port}"], capture_output=True, text=True)
+    assert f"nemo-eval-sandbox-{port}" in names
+    assert inspect.stdout.split() == ["none", "true", "4096"]
+
+
+def test_docker_mode_without_an_image_says_how_to_build_it(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
+        pytest.skip("needs a Docker engine")
+    result = run_cli("sandbox", "start", "--mode", "docker", "--image", "nemo-eval-no-such-image:x", "--port", "1")
+    assert result.returncode == 2 and "nemo-eval sandbox build" in single_error_line(result.stderr)
