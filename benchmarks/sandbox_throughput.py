@@ -3,7 +3,8 @@
 For a trivial program and a small CPU-bound one: executions/s and p50/p99 latency through the
 sandbox service (each available mode, ``--workers`` gunicorn workers, a client pool of the same
 size) next to ``subprocess.run([python3, "-c", code])`` in a thread pool of the same size; the
-ratio says what isolation costs. Needs root and bubblewrap for bwrap mode.
+ratio says what isolation costs. Needs root and bubblewrap for bwrap mode; docker mode is measured when an engine and the image
+(``nemo-eval sandbox build --make-base``) are there.
 Usage: ``sudo python benchmarks/sandbox_throughput.py [--executions 300] [--workers 4]``.
 """
 
@@ -51,14 +52,25 @@ def measure(run_one, executions: int, concurrency: int) -> tuple[float, float, f
     return executions / elapsed, statistics.median(latencies) * 1000, p99 * 1000
 
 
-def start_bwrap_service(workers: int) -> tuple[subprocess.Popen, str]:
+def start_service(mode: str, workers: int) -> tuple[subprocess.Popen, str] | None:
+    """Start the service in ``mode``; None if that mode cannot run here (no engine, no image)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "sandbox", "start", "--mode", "bwrap", "--port",
-                             str(port), "--workers", str(workers)], cwd=REPO, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "sandbox", "start", "--mode", mode, "--port",
+                             str(port), "--workers", str(workers)], cwd=REPO, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    client = SandboxClient(url, connect_retries=50)
-    client.health()
-    return proc, url
+    client = SandboxClient(url, connect_retries=1)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"({mode} mode unavailable: {proc.stderr.read().strip().splitlines()[-1]})")
+            return None
+        try:
+            client.health()
+            return proc, url
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.2)
+    proc.kill()
+    return None
 
 
 def main() -> None:
@@ -67,19 +79,24 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     print(f"{args.executions} executions per cell, {args.workers} at once (service workers = pool size)")
-    proc, url = start_bwrap_service(args.workers)
-    client = SandboxClient(url, max_concurrency=args.workers)
+    services = {mode: start_service(mode, args.workers) for mode in ("bwrap", "docker")}
     try:
         for name, code in PROGRAMS.items():
             base = measure(lambda: subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, check=True),
                            args.executions, args.workers)
-            jail = measure(lambda: client.execute(code, timeout=30), args.executions, args.workers)
-            print(f"{name:<10} subprocess    {base[0]:7.1f} exec/s  p50 {base[1]:6.1f} ms  p99 {base[2]:6.1f} ms")
-            print(f"{name:<10} sandbox-bwrap {jail[0]:7.1f} exec/s  p50 {jail[1]:6.1f} ms  p99 {jail[2]:6.1f} ms"
-                  f"   ratio {jail[0] / base[0]:.2f}")
+            print(f"{name:<10} subprocess     {base[0]:7.1f} exec/s  p50 {base[1]:6.1f} ms  p99 {base[2]:6.1f} ms")
+            for mode, service in services.items():
+                if service is None:
+                    continue
+                client = SandboxClient(service[1], max_concurrency=args.workers)
+                jail = measure(lambda: client.execute(code, timeout=30), args.executions, args.workers)
+                print(f"{name:<10} sandbox-{mode:<6} {jail[0]:7.1f} exec/s  p50 {jail[1]:6.1f} ms  "
+                      f"p99 {jail[2]:6.1f} ms   ratio {jail[0] / base[0]:.2f}")
     finally:
-        proc.terminate()
-        proc.wait()
+        for service in services.values():
+            if service is not None:
+                service[0].terminate()
+                service[0].wait()
 
 
 if __name__ == "__main__":
