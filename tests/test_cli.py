@@ -46,7 +46,7 @@ def test_console_script_is_installed():
     assert subprocess.run([script, "--version"], capture_output=True, text=True).stdout.startswith("nemo-eval ")
 
 
-@pytest.mark.parametrize("command", ["eval", "compute-metrics", "summarize-results"])
+@pytest.mark.parametrize("command", ["eval"])
 def test_steps_not_built_yet_refuse_clearly(command):
     result = run_cli(command, "--benchmarks", "gsm8k")
     assert result.returncode == 2

@@ -1,22 +1,41 @@
-"""``nemo-eval compute-metrics`` (also ``python -m nemo_eval.pipeline.compute_metrics``).
+"""``python -m nemo_eval.pipeline.compute_metrics`` (also ``nemo-eval compute-metrics``).
 
-Compute metrics for one benchmark from its prediction files: accuracy for one greedy file; majority@k, pass@k and pass@1[avg-of-k] for k sampled files; no-answer rate and confidence intervals.
+Metrics of one benchmark from its graded prediction files: accuracy with a 95% interval for a
+greedy file; pass@1[avg-of-k], pass@j for every j <= k and majority@k for k sampled files;
+no-answer rate and mean generated tokens. Prints a table and the JSON.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import argparse
+import json
+from pathlib import Path
+from typing import Optional, Sequence
 
-from nemo_eval.errors import run_main
-from nemo_eval.pending import pending_main
+from nemo_eval.errors import UserError, run_main
+from nemo_eval.metrics.compute import compute_metrics
+from nemo_eval.metrics.report import table
 
 PROG = "nemo-eval compute-metrics"
-DESCRIPTION = """Compute metrics for one benchmark from its prediction files: accuracy for one greedy file; majority@k, pass@k and pass@1[avg-of-k] for k sampled files; no-answer rate and confidence intervals."""
-EXAMPLE = """nemo-eval compute-metrics --prediction_jsonl_files results/gsm8k/output-rs*.jsonl --benchmark gsm8k"""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return pending_main(PROG, DESCRIPTION, EXAMPLE, argv)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Compute metrics for one benchmark from graded prediction files (output-greedy.jsonl, "
+                               "output-rs<seed>.jsonl): accuracy and its 95%% interval, pass@k (Chen et al.), "
+                               "pass@1[avg-of-k], majority@k, no-answer rate, mean tokens. Percentages are 0-100.")
+    parser.add_argument("--prediction_jsonl_files", nargs="+", required=True, metavar="FILE", help="graded files")
+    parser.add_argument("--benchmark", default=None, help="benchmark name for the output (default: the files' folder)")
+    args = parser.parse_args(argv)
+    paths = [Path(p).expanduser() for p in args.prediction_jsonl_files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(f"prediction file(s) not found: {', '.join(missing)}")
+    benchmark = args.benchmark or paths[0].parent.name
+    rows = compute_metrics(paths)
+    print(table(benchmark, rows))
+    print(json.dumps({benchmark: rows}, indent=1))
+    return 0
 
 
 if __name__ == "__main__":

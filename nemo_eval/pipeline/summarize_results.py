@@ -1,22 +1,81 @@
-"""``nemo-eval summarize-results`` (also ``python -m nemo_eval.pipeline.summarize_results``).
+"""``python -m nemo_eval.pipeline.summarize_results <out_dir>`` (also ``nemo-eval summarize-results``).
 
-Find every benchmark and sample file under an output directory, print one table per benchmark and write <out_dir>/metrics.json.
+Finds every ``<out_dir>/<benchmark>/output-greedy.jsonl`` and ``output-rs<seed>.jsonl``, prints one
+table per benchmark and writes ``<out_dir>/metrics.json`` shaped
+``{benchmark: {"greedy": {...}, "majority@4": {...}, "pass@4": {...}, ...}}``.
+``--fail-under gsm8k.greedy.accuracy=80`` exits with code 3 naming every metric below its threshold.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
 
-from nemo_eval.errors import run_main
-from nemo_eval.pending import pending_main
+from nemo_eval.errors import UserError, run_main
+from nemo_eval.jsonl import atomic_write_text
+from nemo_eval.metrics.compute import compute_metrics, find_benchmark_files, load_graded, metric_value
+from nemo_eval.metrics.report import metrics_csv, per_example_csv, table
 
 PROG = "nemo-eval summarize-results"
-DESCRIPTION = """Find every benchmark and sample file under an output directory, print one table per benchmark and write <out_dir>/metrics.json."""
-EXAMPLE = """nemo-eval summarize-results results"""
+EXIT_BELOW_THRESHOLD = 3
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return pending_main(PROG, DESCRIPTION, EXAMPLE, argv)
+def _thresholds(specs: list[str]) -> list[tuple[str, float]]:
+    parsed = []
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        try:
+            parsed.append((name.strip(), float(value)))
+        except ValueError:
+            raise UserError(f"--fail-under {spec!r} must look like benchmark.row.metric=NUMBER "
+                            "(e.g. gsm8k.greedy.accuracy=80)") from None
+        if name.count(".") < 2:
+            raise UserError(f"--fail-under {spec!r}: name the metric as benchmark.row.metric, e.g. gsm8k.greedy.accuracy")
+    return parsed
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Summarize every benchmark under an output directory: one table per benchmark and "
+                               "<out_dir>/metrics.json (percentages 0-100).")
+    parser.add_argument("out_dir", type=Path, help="the output directory of a run (holds <benchmark>/output-*.jsonl)")
+    parser.add_argument("--csv", type=Path, default=None, help="also write the metrics as CSV to this file")
+    parser.add_argument("--per-example", type=Path, default=None,
+                        help="write one CSV row per item (id, problem, expected, predicted, correct, tokens)")
+    parser.add_argument("--fail-under", action="append", default=[], metavar="BENCH.ROW.METRIC=VALUE",
+                        help=f"exit with code {EXIT_BELOW_THRESHOLD} if the metric is below VALUE (repeatable)")
+    args = parser.parse_args(argv)
+    thresholds = _thresholds(args.fail_under)
+    if not args.out_dir.is_dir():
+        raise UserError(f"{args.out_dir} is not a directory")
+    files = find_benchmark_files(args.out_dir)
+    if not files:
+        raise UserError(f"no <benchmark>/output-greedy.jsonl or output-rs<seed>.jsonl files under {args.out_dir}")
+    metrics = {benchmark: compute_metrics(paths) for benchmark, paths in files.items()}
+    for name, _ in thresholds:
+        if metric_value(metrics, name) is None:
+            raise UserError(f"--fail-under: no metric {name!r}; available rows: "
+                            + "; ".join(f"{b}: {', '.join(rows)}" for b, rows in metrics.items()))
+    for benchmark, rows in metrics.items():
+        print(table(benchmark, rows) + "\n")
+    atomic_write_text(args.out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    print(f"metrics written to {args.out_dir / 'metrics.json'}", file=sys.stderr)
+    if args.csv:
+        atomic_write_text(args.csv, metrics_csv(metrics))
+    if args.per_example:
+        atomic_write_text(args.per_example, per_example_csv(files, load_graded))
+    failures = []
+    for name, minimum in thresholds:
+        value = metric_value(metrics, name)
+        if value is not None and value < minimum:
+            failures.append(f"{name} = {value:g} < {minimum:g}")
+    if failures:
+        print(f"{PROG}: below threshold: {'; '.join(failures)}", file=sys.stderr)
+        return EXIT_BELOW_THRESHOLD
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,134 @@
+"""Metrics of one benchmark from its graded prediction files.
+
+Files are ``output-greedy.jsonl`` (one greedy run) and ``output-rs<seed>.jsonl`` (sampled runs);
+each line must have ``is_correct`` (run ``evaluate`` first). Items are matched across files by ``id``.
+
+Rows of the result (all percentages 0-100):
+- ``greedy``: accuracy, its 95% Wilson interval, no-answer rate, mean generated tokens;
+- with k sampled files: ``pass@1[avg-of-k]`` (mean and std across seeds), ``pass@j`` for every
+  j <= k (Chen et al. unbiased estimator), and ``majority@k`` when lines carry ``predicted_answer``.
+
+A line "has an answer" when its ``predicted_answer`` is not null (math) or, for lines without that
+field (code), when its generation is not empty.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from nemo_eval.errors import UserError
+from nemo_eval.jsonl import read_jsonl
+from nemo_eval.metrics.estimators import majority_credit, mean_and_std, pass_at_k, wilson_interval
+
+SAMPLED = re.compile(r"output-rs(\d+)\.jsonl$")
+
+
+def _has_answer(line: dict[str, Any]) -> bool:
+    if "predicted_answer" in line:
+        return line["predicted_answer"] is not None
+    return bool((line.get("generation") or "").strip())
+
+
+def load_graded(path: Path) -> list[dict[str, Any]]:
+    lines = list(read_jsonl(path))
+    for number, line in enumerate(lines, start=1):
+        if "is_correct" not in line:
+            raise UserError(f"{path}:{number} is not graded (no is_correct); run: nemo-eval evaluate "
+                            f"++prediction_jsonl_files='[{path}]'")
+    return lines
+
+
+def _summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    total = len(lines)
+    correct = sum(bool(line["is_correct"]) for line in lines)
+    low, high = wilson_interval(correct, total)
+    tokens = [line["num_generated_tokens"] for line in lines if isinstance(line.get("num_generated_tokens"), (int, float))]
+    return {
+        "num_entries": total,
+        "accuracy": round(100 * correct / total, 2) if total else 0.0,
+        "ci95_low": round(100 * low, 2),
+        "ci95_high": round(100 * high, 2),
+        "no_answer": round(100 * sum(not _has_answer(line) for line in lines) / total, 2) if total else 0.0,
+        "avg_tokens": round(sum(tokens) / len(tokens), 1) if tokens else None,
+    }
+
+
+def _by_id(lines: list[dict[str, Any]], path: Path) -> dict[str, dict[str, Any]]:
+    rows = {}
+    for index, line in enumerate(lines):
+        key = str(line.get("id", index))
+        if key in rows:
+            raise UserError(f"{path}: id {key!r} appears twice")
+        rows[key] = line
+    return rows
+
+
+def compute_metrics(files: list[Path]) -> dict[str, dict[str, Any]]:
+    """Metrics rows for one benchmark's prediction files (see the module docstring)."""
+    greedy = [p for p in files if p.name == "output-greedy.jsonl"]
+    sampled = sorted((p for p in files if SAMPLED.search(p.name)), key=lambda p: int(SAMPLED.search(p.name).group(1)))
+    others = [p for p in files if p not in greedy and p not in sampled]
+    if len(greedy) > 1:
+        raise UserError("several output-greedy.jsonl files given for one benchmark")
+    greedy += others  # a single file with another name is treated as a greedy run
+    if len(greedy) > 1:
+        raise UserError(f"cannot tell which file is the greedy run among {', '.join(str(p) for p in greedy)}; "
+                        "name them output-greedy.jsonl / output-rs<seed>.jsonl")
+    result: dict[str, dict[str, Any]] = {}
+    if greedy:
+        result["greedy"] = _summary(load_graded(greedy[0]))
+    if sampled:
+        result.update(_sampled_metrics(sampled))
+    if not result:
+        raise UserError("no prediction files given")
+    return result
+
+
+def _sampled_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    runs = [_by_id(load_graded(p), p) for p in paths]
+    ids = set(runs[0])
+    for path, run in zip(paths[1:], runs[1:]):
+        if set(run) != ids:
+            raise UserError(f"{path} does not hold the same items as {paths[0]} (different ids); "
+                            "generate every seed with the same settings and max_samples")
+    k = len(runs)
+    order = sorted(ids)
+    per_seed = [_summary([run[i] for i in order]) for run in runs]
+    mean, std = mean_and_std([s["accuracy"] for s in per_seed])
+    rows: dict[str, dict[str, Any]] = {
+        f"pass@1[avg-of-{k}]": {"num_entries": len(order), "accuracy": round(mean, 2), "accuracy_std": round(std, 2),
+                                "no_answer": round(sum(s["no_answer"] for s in per_seed) / k, 2),
+                                "avg_tokens": per_seed[0]["avg_tokens"] and round(
+                                    sum(s["avg_tokens"] or 0 for s in per_seed) / k, 1)}}
+    if all("predicted_answer" in run[i] for run in runs for i in order):
+        credit = [majority_credit([run[i]["predicted_answer"] for run in runs], [bool(run[i]["is_correct"]) for run in runs])
+                  for i in order]
+        no_answer = sum(all(run[i]["predicted_answer"] is None for run in runs) for i in order)
+        rows[f"majority@{k}"] = {"num_entries": len(order), "accuracy": round(100 * sum(credit) / len(order), 2),
+                                 "no_answer": round(100 * no_answer / len(order), 2)}
+    counts = [sum(bool(run[i]["is_correct"]) for run in runs) for i in order]
+    no_answer = sum(not any(_has_answer(run[i]) for run in runs) for i in order)
+    for j in range(1, k + 1):
+        value = sum(pass_at_k(k, c, j) for c in counts) / len(order)
+        rows[f"pass@{j}"] = {"num_entries": len(order), "accuracy": round(100 * value, 2),
+                             "no_answer": round(100 * no_answer / len(order), 2)}
+    return rows
+
+
+def find_benchmark_files(out_dir: Path) -> dict[str, list[Path]]:
+    """``{benchmark: [prediction files]}`` for every ``<out_dir>/<benchmark>/output-*.jsonl``."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted(out_dir.glob("*/output-*.jsonl")):
+        if path.name == "output-greedy.jsonl" or SAMPLED.search(path.name):
+            found.setdefault(path.parent.name, []).append(path)
+    return found
+
+
+def metric_value(metrics: dict[str, Any], dotted: str) -> Optional[float]:
+    """``gsm8k.greedy.accuracy`` -> the number, or None when absent."""
+    benchmark, _, rest = dotted.partition(".")
+    row, _, key = rest.rpartition(".")
+    value = metrics.get(benchmark, {}).get(row, {}).get(key)
+    return float(value) if isinstance(value, (int, float)) else None

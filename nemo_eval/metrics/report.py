@@ -1,0 +1,44 @@
+"""Rendering metrics: aligned tables, CSV rows, per-example rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+COLUMNS = ["num_entries", "accuracy", "accuracy_std", "ci95_low", "ci95_high", "no_answer", "avg_tokens"]
+
+
+def table(benchmark: str, rows: dict[str, dict[str, Any]]) -> str:
+    """One aligned table: a line per row (greedy, majority@k, pass@k ...), a column per metric."""
+    columns = [c for c in COLUMNS if any(c in r for r in rows.values())]
+    header = [benchmark] + columns
+    body = [[name] + ["" if row.get(c) is None else str(row[c]) for c in columns] for name, row in rows.items()]
+    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+    render = lambda cells: " | ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
+    return "\n".join([render(header), "-+-".join("-" * w for w in widths)] + [render(line) for line in body])
+
+
+def metrics_csv(metrics: dict[str, dict[str, dict[str, Any]]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["benchmark", "row"] + COLUMNS)
+    for benchmark, rows in metrics.items():
+        for name, row in rows.items():
+            writer.writerow([benchmark, name] + ["" if row.get(c) is None else row[c] for c in COLUMNS])
+    return out.getvalue()
+
+
+def per_example_csv(files: dict[str, list[Path]], load) -> str:
+    """One row per line of every file: benchmark, file, id, problem, expected, predicted, correct, tokens."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["benchmark", "file", "id", "problem", "expected_answer", "predicted_answer", "is_correct",
+                     "num_generated_tokens"])
+    for benchmark, paths in files.items():
+        for path in paths:
+            for line in load(path):
+                writer.writerow([benchmark, path.name, line.get("id"), line.get("problem"), line.get("expected_answer"),
+                                 line.get("predicted_answer"), line.get("is_correct"), line.get("num_generated_tokens")])
+    return out.getvalue()
