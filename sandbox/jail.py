@@ -53,13 +53,33 @@ class Limits:
     work_root: str = "/tmp/nemo-sandbox"
 
 
+def _secure_dir(path: str, mode: int) -> None:
+    """Create ``path`` (root-owned, ``mode``) or accept it only if root owns it and nobody else can write.
+
+    The service runs as root: a work root planted by another user (or a symlink) would let that
+    user point root's file operations at arbitrary files.
+    """
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise RuntimeError(f"refusing the sandbox work directory {path}: it must be a real directory owned by "
+                           "root and writable by nobody else (remove it, or set SANDBOX_WORK_ROOT)")
+    os.chmod(path, mode)
+
+
 class UidPool:
     """Hands out unprivileged uids, one per concurrent execution, across processes (file locks)."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        _secure_dir(limits.work_root, 0o711)  # the jailed uids only traverse it to their own exec dir
         self.lock_dir = os.path.join(limits.work_root, "uid-locks")
-        os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
+        _secure_dir(self.lock_dir, 0o700)
 
     @contextlib.contextmanager
     def acquire(self) -> Iterator[int]:
@@ -68,7 +88,8 @@ class UidPool:
             start = random.randrange(count)
             for offset in range(count):
                 uid = self.limits.uid_base + (start + offset) % count
-                handle = open(os.path.join(self.lock_dir, f"{uid}.lock"), "w")
+                fd = os.open(os.path.join(self.lock_dir, f"{uid}.lock"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                handle = os.fdopen(fd, "w")
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -175,13 +196,15 @@ class _CappedReader:
                 del self.tail[: len(self.tail) - self.half_bytes]
 
     def text(self) -> tuple[str, bool]:
-        whole = (self.head + self.tail).decode("utf-8", errors="replace")
-        if self.total <= len(self.head) + len(self.tail) and len(whole) <= self.cap_chars:
-            return whole, False
-        head = self.head.decode("utf-8", errors="replace")[: self.cap_chars // 2]
+        cap = self.cap_chars
+        if self.total == len(self.head) + len(self.tail):  # nothing was dropped: cut the decoded text
+            whole = (self.head + self.tail).decode("utf-8", errors="replace")
+            if len(whole) <= cap:
+                return whole, False
+            return whole[: cap // 2] + whole[len(whole) - (cap - cap // 2):], True
+        head = self.head.decode("utf-8", errors="replace")[: cap // 2]
         tail = self.tail.decode("utf-8", errors="replace")
-        keep_tail = self.cap_chars - len(head)
-        return head + (tail[-keep_tail:] if keep_tail > 0 else ""), True
+        return head + tail[len(tail) - (cap - len(head)):], True
 
 
 def execute(code: str, language: str, timeout: float, std_input: str, limits: Limits, pool: UidPool) -> dict:

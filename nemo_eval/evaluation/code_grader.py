@@ -11,8 +11,11 @@ Test program:
 - MBPP: code + test (test imports, setup code, the asserts).
 
 ``is_correct`` is true when the program ran to its end with exit code 0 within the timeout *and*
-printed, after the tests, a random nonce chosen at grading time: an exit code alone can be faked
-(``os._exit(0)`` before the asserts), the nonce cannot.
+printed, after the tests, a random nonce chosen at grading time. The nonce catches programs that
+exit before the tests run (``sys.exit(0)`` or ``os._exit(0)`` at the end of a script, common in
+generated code), which an exit-code check counts as passing. It is not a defence against code
+written to fool the grader: the tests run in the candidate's own process, which can read its
+source file (and with it the nonce). That is true of every harness that runs tests in-process.
 """
 
 from __future__ import annotations

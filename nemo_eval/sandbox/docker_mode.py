@@ -79,12 +79,23 @@ def make_base_image(tag: str = BASE_IMAGE, suite: str = "bookworm") -> str:
     return tag
 
 
+DIGEST_LABEL = "nemo-eval.sandbox-digest"
+
+
+def source_digest() -> str:
+    """Digest of the service code baked into the image (an image from other code is stale)."""
+    digest = hashlib.sha256()
+    for name in ("Dockerfile", "jail.py", "server.py"):
+        digest.update((bundled_dir("sandbox") / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def build_image(base_image: str, tag: str = DEFAULT_IMAGE) -> str:
     """``docker build`` of ``sandbox/Dockerfile`` on ``base_image``; returns the tag."""
     client = docker_client()
     try:
         client.images.build(path=str(bundled_dir("sandbox")), tag=tag, buildargs={"BASE_IMAGE": base_image},
-                            pull=False, rm=True)
+                            pull=False, rm=True, labels={DIGEST_LABEL: source_digest()})
     except Exception as exc:  # noqa: BLE001 - the SDK raises several types; all mean "build failed"
         raise UserError(f"building {tag} from {base_image} failed: {' '.join(str(exc).split())[:300]}") from None
     return tag
@@ -148,9 +159,12 @@ def run_container(settings: SandboxSettings, image: str, socket_dir: str, name: 
     """Start the service container: no network, read-only root, pids/memory limits, bwrap allowed."""
     client = docker_client()
     try:
-        client.images.get(image)
+        found = client.images.get(image)
     except Exception:  # noqa: BLE001
         raise UserError(f"no sandbox image {image!r}; build it with: nemo-eval sandbox build --make-base") from None
+    if (found.labels or {}).get(DIGEST_LABEL) != source_digest():
+        raise UserError(f"sandbox image {image!r} holds other sandbox code than this nemo-eval; rebuild it: "
+                        "nemo-eval sandbox build --make-base")
     command = ["gunicorn", "--bind", "unix:/run/sandbox/sandbox.sock", "--umask", "0", "--workers",
                str(settings.workers), "--timeout", str(int(settings.max_timeout) + 60), "--log-level", "warning",
                "server:app"]

@@ -187,3 +187,27 @@ def test_cannot_reach_a_server_listening_on_the_hosts_loopback(sandbox_mode_url)
     result = run(sandbox_url, f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
     assert result["process_status"] == "completed" and result["return_code"] == 1
     assert "Connection refused" in result["stderr"]
+
+
+def test_output_just_over_the_cap_keeps_its_end(sandbox_mode_url):
+    """Between the cap and twice the cap, the end of the output must survive (graders look there)."""
+    _, sandbox_url = sandbox_mode_url
+    result = run(sandbox_url, "print('x' * 1500)\nprint('THE-END')")
+    assert result["stdout_truncated"] is True and len(result["stdout"]) == 1000
+    assert result["stdout"].startswith("xxx") and result["stdout"].endswith("xxx\nTHE-END\n")
+
+
+def test_an_insecure_work_root_is_refused(tmp_path):
+    """A work directory someone else could write to would let them aim root's file operations anywhere."""
+    import subprocess
+    import sys
+
+    planted = tmp_path / "planted"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)
+    code = ("import sys; sys.path.insert(0, 'sandbox'); from jail import Limits, UidPool\n"
+            f"UidPool(Limits(work_root={str(planted)!r}))")
+    from helpers import REPO
+
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode != 0 and "refusing the sandbox work directory" in result.stderr
