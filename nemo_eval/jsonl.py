@@ -11,7 +11,18 @@ from typing import Any, Iterable, Iterator
 from nemo_eval.errors import UserError
 
 # json.dumps(..., ensure_ascii=False) builds a new encoder per call; hot paths share this one.
-encode_json = json.JSONEncoder(ensure_ascii=False).encode
+_encode_utf8 = json.JSONEncoder(ensure_ascii=False).encode
+_encode_ascii = json.JSONEncoder(ensure_ascii=True).encode
+
+
+def encode_json(value: Any) -> str:
+    """JSON text that is always valid UTF-8: lone surrogates (possible in model output) are escaped."""
+    text = _encode_utf8(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _encode_ascii(value)
+    return text
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:

@@ -66,17 +66,21 @@ def _prompt_text(body: dict[str, Any]) -> str:
     return str(body.get("prompt", ""))
 
 
-CODE_OUTPUT_AT_END = re.compile(r"```output\n(.*?)```\n$", re.S)
+OUTPUT_BLOCK = re.compile(r"```output\n(.*?)```\n", re.S)
 
 
 def scripted_code_answer(body: dict[str, Any]) -> str:
     """--script code: write a python block (with a made-up output, as a model would without a tool);
-    once the prompt ends with a real output block, answer with what it says."""
+    after a real output block, write the final answer, which holds a bare ``` fence (to exercise
+    false stops on the code-end marker), continuing from whatever of it was already emitted."""
     text = _prompt_text(body)
-    done = CODE_OUTPUT_AT_END.search(text)
-    if done:
-        value = done.group(1).strip()
-        return f"The code printed {value}, so the answer is \\boxed{{{value}}}."
+    blocks = list(OUTPUT_BLOCK.finditer(text))
+    if blocks:
+        value = blocks[-1].group(1).strip()
+        final = f"The code printed:\n```\n{value}\n```\nso the answer is \\boxed{{{value}}}."
+        emitted = text[blocks[-1].end():]
+        if final.startswith(emitted):
+            return final[len(emitted):]
     a, b = len(text) % 50 + 2, 7
     return f"Let me compute it.\n```python\nprint({a} * {b})\n```\n```output\nFAKE\n```\nThe answer is \\boxed{{FAKE}}."
 
@@ -211,6 +215,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(429, {"error": {"message": "rate limited"}}, {"Retry-After": str(self.state.args.retry_after)})
         elif fault == "500":
             self._send(500, {"error": {"message": "internal error"}})
+        elif fault == "badretry":  # a Retry-After that is neither seconds nor a date
+            self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "later"})
+        elif fault == "nullmsg":  # 200 with "message": null
+            self._send(200, {"choices": [{"index": 0, "message": None, "finish_reason": "stop"}]})
         elif fault == "garbage":
             self._send(200, None, raw=b"<html>this is not json")
         elif fault == "drop":
@@ -228,7 +236,7 @@ class Handler(BaseHTTPRequestHandler):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--faults", default="", help="kind:rate list; kinds 429, 500, hang, garbage, drop")
+    parser.add_argument("--faults", default="", help="kind:rate list; kinds 429, 500, hang, garbage, drop, badretry, nullmsg")
     parser.add_argument("--max-faults-per-prompt", type=int, default=2)
     parser.add_argument("--retry-after", type=float, default=0.05)
     parser.add_argument("--hang-seconds", type=float, default=3.0)

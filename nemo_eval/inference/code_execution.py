@@ -9,6 +9,10 @@ With a prompt config that declares ``code_execution`` markers (e.g. ```` ```pyth
 3. continue generating from the whole text so far (completions endpoint), until the model stops
    without leaving code to run, the token budget is spent, or ``max_executions`` ran (after which
    code is no longer executed and the model finishes on its own).
+
+The code-end marker can also close another block or open a bare fence. When the server reports
+which stop string ended a generation (``stop_reason``, as vLLM does) such a false stop is undone and
+generation continues; servers that do not report it end the generation there.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ async def generate_with_code(client: OpenAICompatClient, sandbox: SandboxClient,
     base_stop = list(body.get("stop") or [])
     text, tokens, executions = "", 0, 0
     completion: Optional[Completion] = None
-    while True:
+    for _ in range(4 * max_executions + 16):  # false stops (below) cannot loop forever
         can_execute = executions < max_executions
         request = dict(body, prompt=prompt + text, max_tokens=max(budget - tokens, 1))
         stop = base_stop + ([markers.code_end] if can_execute and markers.code_end not in base_stop else [])
@@ -73,9 +77,14 @@ async def generate_with_code(client: OpenAICompatClient, sandbox: SandboxClient,
         text += completion.text
         tokens += completion.num_generated_tokens or 0
         code = pending_code(text, markers) if can_execute and completion.finish_reason == "stop" else None
+        if code is None and completion.stop_reason == markers.code_end and can_execute and tokens < budget:
+            # the marker also closes other blocks (or opens a bare fence): not code, so put it back and go on
+            text += markers.code_end
+            continue
         if code is None or tokens >= budget:
             finish = "length" if tokens >= budget and completion.finish_reason != "stop" else completion.finish_reason
             return CodeRunResult(text, finish, tokens, executions)
         result = await asyncio.to_thread(sandbox.execute, code, "python", timeout)
         executions += 1
         text += markers.code_end + markers.output_begin + format_output(result, max_output_chars) + markers.output_end
+    return CodeRunResult(text, completion.finish_reason if completion else None, tokens, executions)

@@ -101,8 +101,8 @@ class HttpClient:
             if task not in self._expired:
                 raise
             self._expired.discard(task)
-            if hasattr(task, "uncancel"):
-                task.uncancel()
+            if hasattr(task, "uncancel") and task.uncancel() > 0:
+                raise  # someone else cancelled the task too (shutdown): that cancellation wins
             raise TransportError(f"no complete response within {timeout:g} s") from None
         finally:
             self._deadlines.pop(task, None)
@@ -168,6 +168,11 @@ class HttpClient:
         if not head.startswith(b"HTTP/1."):
             raise ValueError(f"bad status line {head[:80]!r}")
         status = int(head[9:12])
+        while 100 <= status < 200 and status != 101:  # interim responses (100 Continue, 103 Early Hints)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1."):
+                raise ValueError(f"bad status line {head[:80]!r}")
+            status = int(head[9:12])
         lower = head.lower()
         keep_alive = b"\r\nconnection: close" not in lower and not head.startswith(b"HTTP/1.0")
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:

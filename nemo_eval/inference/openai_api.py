@@ -36,6 +36,7 @@ class Completion:
     finish_reason: Optional[str]
     num_generated_tokens: Optional[int]
     reasoning: Optional[str] = None
+    stop_reason: Optional[str] = None  # the stop string that ended it, when the server says (vLLM does)
 
 
 def _retry_after(response: Response) -> Optional[float]:
@@ -45,8 +46,11 @@ def _retry_after(response: Response) -> Optional[float]:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:  # an HTTP date; anything else is ignored and the normal backoff applies
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _error_text(response: Response) -> str:
@@ -139,7 +143,7 @@ class OpenAICompatClient:
                 if response.status == 200:
                     try:
                         return _parse_completion(endpoint, response.body)
-                    except (ValueError, KeyError, IndexError, TypeError) as exc:
+                    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
                         problem = f"malformed response body ({type(exc).__name__}: {exc})"
                 elif response.status in AUTH_STATUS:
                     raise self._auth_error(response)
@@ -173,6 +177,8 @@ def _parse_completion(endpoint: str, body: bytes) -> Completion:
         raise TypeError("generated text is not a string")
     usage = data.get("usage") or {}
     tokens = usage.get("completion_tokens")
+    stop_reason = choice.get("stop_reason")
     return Completion(text=text, finish_reason=choice.get("finish_reason"),
                       num_generated_tokens=int(tokens) if isinstance(tokens, (int, float)) else None,
-                      reasoning=reasoning if isinstance(reasoning, str) else None)
+                      reasoning=reasoning if isinstance(reasoning, str) else None,
+                      stop_reason=stop_reason if isinstance(stop_reason, str) else None)

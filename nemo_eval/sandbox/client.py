@@ -47,7 +47,7 @@ class SandboxClient:
     def execute(self, code: str, language: str = "python", timeout: float = 10.0, std_input: str = "") -> dict[str, Any]:
         """Run one program; returns the service's result dict (``process_status``, ``stdout``, ...)."""
         body = {"generated_code": code, "language": language, "timeout": timeout, "std_input": std_input}
-        return self._call("POST", "/execute", body, timeout=timeout + 30)
+        return self._call("POST", "/execute", body, timeout=timeout + 60)  # + time queued for a worker
 
     def execute_many(self, jobs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run many programs (each a dict of :meth:`execute` arguments) concurrently, results in order."""
@@ -59,7 +59,7 @@ class SandboxClient:
         for attempt in range(self.connect_retries):
             try:
                 response = self.session.request(method, self.address + path, json=body, timeout=timeout)
-            except requests.ConnectionError as exc:
+            except (requests.ConnectionError, requests.Timeout) as exc:  # both are worth another try
                 last = exc
                 time.sleep(min(2.0, 0.1 * 2 ** attempt))
                 continue

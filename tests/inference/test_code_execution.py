@@ -23,7 +23,8 @@ def test_code_blocks_are_run_and_their_real_output_is_shown(prepared_data, sandb
     for row in map(json.loads, output.read_text().splitlines()):
         a, b = map(int, re.search(r"print\((\d+) \* (\d+)\)", row["generation"]).groups())
         assert f"```python\nprint({a} * {b})\n```\n```output\n{a * b}\n```\n" in row["generation"]
-        assert row["generation"].endswith(f"\\boxed{{{a * b}}}.")
+        # the bare fence in the answer stopped generation (it is the code-end marker); it was put back
+        assert row["generation"].endswith(f"The code printed:\n```\n{a * b}\n```\nso the answer is \\boxed{{{a * b}}}.")
         assert "FAKE" not in row["generation"] and row["num_code_executions"] == 1
         assert row["num_generated_tokens"] > 0 and row["finish_reason"] == "stop"
 

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import cli_env, openai_test_server, read_lines, reset_stats, run_cli, server_stats, single_error_line
 
-FAULTS = "429:0.15,500:0.15,hang:0.05,garbage:0.1,drop:0.1"
+FAULTS = "429:0.15,500:0.1,hang:0.05,garbage:0.1,drop:0.1,badretry:0.05,nullmsg:0.05"
 # Generous request timeout: tests that count requests must not see retries caused by a slow, loaded
 # machine. Only the fault test, which injects hangs, shortens it.
 FAST_RETRY = ["++server.retry_base_delay=0.02", "++server.retry_max_delay=0.2"]
@@ -37,7 +37,7 @@ def test_faults_are_retried_and_every_item_completes(prepared_data, tmp_path):
         result = generate(env, url, tmp_path / "faulty.jsonl", "++max_concurrent_requests=16", timeout=1)
         stats = server_stats(url)
     assert result.returncode == 0, result.stderr
-    assert set(stats["faults"]) == {"429", "500", "hang", "garbage", "drop"}, stats["faults"]
+    assert set(stats["faults"]) == {"429", "500", "hang", "garbage", "drop", "badretry", "nullmsg"}, stats["faults"]
     # every item answered; a request that outlived the client's timeout is (rightly) sent again,
     # so under load an item may be answered twice - the output must still hold it exactly once
     assert len(stats["completed"]) == 40 and min(stats["completed"].values()) >= 1

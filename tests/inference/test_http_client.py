@@ -109,3 +109,26 @@ def test_timeout_and_refused_connection():
             await refused.request("GET", "/x", timeout=5)
 
     asyncio.run(scenario())
+
+
+def test_interim_1xx_responses_are_skipped():
+    async def handler(reader, writer):
+        try:
+            for n in range(2):
+                await _read_request(reader)
+                body = f"answer-{n}".encode()
+                writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+                             b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    async def scenario():
+        server, port = await _serve(handler)
+        client = HttpClient(f"http://127.0.0.1:{port}")
+        results = [await client.request("GET", "/x", timeout=5) for _ in range(2)]
+        server.close()
+        return results
+
+    assert [(r.status, r.body) for r in asyncio.run(scenario())] == [(200, b"answer-0"), (200, b"answer-1")]
