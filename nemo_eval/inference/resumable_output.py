@@ -40,6 +40,9 @@ class ResumableOutput:
         self.meta_path = path.with_name(path.name + ".meta.json")
         self.settings = json.loads(json.dumps(settings))  # normalise (tuples -> lists, ...)
         self.overwrite = overwrite
+        self.resolved_model: Optional[str] = None
+        self._previous_model: Optional[str] = None
+        self._has_rows = False
         self._handle: Optional[TextIO] = None
 
     def _existing(self) -> list[Path]:
@@ -54,6 +57,7 @@ class ResumableOutput:
         except (OSError, ValueError):
             previous = None
         if previous == self.settings:
+            self._previous_model = json.loads(self.meta_path.read_text(encoding="utf-8")).get("resolved_model")
             return
         if self.overwrite:
             for path in existing + [self.meta_path]:
@@ -81,7 +85,15 @@ class ResumableOutput:
                 index = row.pop(INDEX_KEY)
                 self._check_same_item(index, row, items)
                 done[index] = row
+        self._has_rows = bool(done)
         return done
+
+    def record_model(self, model: str) -> None:
+        """Remember the model the server answered with; refuse to mix models in one output."""
+        if self._has_rows and self._previous_model and model != self._previous_model:
+            raise UserError(f"{self.path} holds lines from model {self._previous_model!r} but the server now serves "
+                            f"{model!r}; use another ++output_file, or ++overwrite=true")
+        self.resolved_model = model
 
     def _check_same_item(self, index: int, row: dict[str, Any], items: list[dict[str, Any]]) -> None:
         if index < len(items) and "id" in row and "id" in items[index] and row["id"] != items[index]["id"]:
@@ -103,7 +115,8 @@ class ResumableOutput:
         self.partial_path.unlink(missing_ok=True)
 
     def _write_meta(self) -> None:
-        atomic_write_text(self.meta_path, json.dumps({"settings": self.settings}, indent=1, ensure_ascii=False) + "\n")
+        meta = {"settings": self.settings, "resolved_model": self.resolved_model or self._previous_model}
+        atomic_write_text(self.meta_path, json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
         if self._handle is not None:

@@ -236,6 +236,7 @@ async def _run_async(plan: RunPlan, base_url: str, config: GenerateConfig, pendi
     client = OpenAICompatClient(config.server, base_url)
     try:
         model = await client.resolve_model(request_model)
+        plan.output.record_model(model)
         return await _send_all(plan, client, model, pending, rows, config.max_concurrent_requests)
     finally:
         await client.aclose()

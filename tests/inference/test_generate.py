@@ -181,3 +181,19 @@ def test_clear_errors(prepared_data, tmp_path, extra, message):
         result = generate(cli_env(prepared_data), url, tmp_path / "e.jsonl", *extra, items=2)
     assert result.returncode == 2
     assert message in single_error_line(result.stderr)
+
+
+def test_resuming_against_a_server_with_another_model_is_refused(prepared_data, tmp_path):
+    """With ++server.model unset the model is whatever the server offers: it is recorded and checked."""
+    env = cli_env(prepared_data)
+    output = tmp_path / "out.jsonl"
+    with openai_test_server() as url:
+        assert generate(env, url, output, items=3).returncode == 0
+    meta = json.loads(Path(str(output) + ".meta.json").read_text())
+    assert meta["resolved_model"] == "test-model" and meta["settings"]["model"] is None
+    meta["resolved_model"] = "another-model"  # as if the first run had been against another server
+    Path(str(output) + ".meta.json").write_text(json.dumps(meta))
+    with openai_test_server() as url:
+        result = generate(env, url, output, items=5)
+    assert result.returncode == 2
+    assert "holds lines from model 'another-model'" in single_error_line(result.stderr)
