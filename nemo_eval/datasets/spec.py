@@ -77,6 +77,7 @@ class BenchmarkSpec:
     splits: tuple[str, ...]
     defaults: BenchmarkDefaults
     extra: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # answer-extraction settings, checked by evaluation
 
     @property
     def converter_path(self) -> Path:
@@ -105,7 +106,7 @@ class BenchmarkSpec:
         return digest.hexdigest()
 
 
-_TOP_KEYS = {"description", "license", "raw_files", "splits", "defaults", "homepage", "citation", "notes"}
+_TOP_KEYS = {"description", "license", "raw_files", "splits", "defaults", "evaluation", "homepage", "citation", "notes"}
 _RAW_KEYS = {f.name for f in fields(RawFile)}
 _DEFAULT_KEYS = {f.name for f in fields(BenchmarkDefaults)}
 
@@ -140,6 +141,7 @@ def load_spec(folder: Path) -> BenchmarkSpec:
         name=folder.name, folder=folder, description=str(data.get("description", "")).strip(),
         license=str(data.get("license", "")), raw_files=tuple(raw_files), splits=splits, defaults=defaults,
         extra={k: data[k] for k in ("homepage", "citation", "notes") if k in data},
+        evaluation=dict(data.get("evaluation") or {}),
     )
     if not spec.converter_path.is_file():
         raise UserError(f"benchmark {spec.name}: {spec.converter_path} is missing")

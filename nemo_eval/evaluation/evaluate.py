@@ -5,17 +5,25 @@
 
 Adds ``is_correct`` (and the grader's fields) to every line; each file is rewritten atomically
 (temporary file + rename). Lines already graded are kept as they are, so running again is a no-op.
+
+The benchmark of a file (``++benchmark``, else the one its ``.meta.json`` names, else its folder
+name) supplies the eval type and the answer-extraction defaults of its ``benchmark.yaml``
+(``evaluation:`` section); ``++extraction.*`` overrides win over those.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from nemo_eval.errors import UserError, run_main
+from nemo_eval.datasets.spec import BENCHMARKS
+from nemo_eval.errors import UserError, reject_unknown_keys, run_main
+from nemo_eval.evaluation.answer_extraction import ExtractionConfig, validate
 from nemo_eval.evaluation.graders import GRADERS
 from nemo_eval.jsonl import read_jsonl, write_jsonl_atomic
 from nemo_eval.overrides import help_lines, parse_overrides
@@ -29,17 +37,54 @@ class EvaluateConfig:
 
     prediction_jsonl_files: List[str] = field(default_factory=list, metadata={
         "help": "generation files to grade in place, e.g. '[a.jsonl,b.jsonl]'"})
-    eval_type: Optional[str] = field(default=None, metadata={"help": "code or math (default: code when lines have tests)"})
+    benchmark: Optional[str] = field(default=None, metadata={
+        "help": "benchmark whose evaluation defaults apply (default: from the file's .meta.json or folder)"})
+    eval_type: Optional[str] = field(default=None, metadata={
+        "help": "code or math (default: the benchmark's; else code when lines have tests)"})
     sandbox_address: str = field(default="http://127.0.0.1:6000", metadata={"help": "the sandbox service"})
-    timeout: float = field(default=10.0, metadata={"help": "seconds per program (code)"})
+    timeout: float = field(default=10.0, metadata={"help": "seconds per program (code) or per answer comparison (math)"})
     max_concurrency: int = field(default=16, metadata={"help": "sandbox executions at once"})
+    math_batch_size: int = field(default=100, metadata={"help": "answer comparisons per sandbox execution (math)"})
     regrade: bool = field(default=False, metadata={"help": "grade lines that already have is_correct again"})
+    extraction: ExtractionConfig = field(default_factory=ExtractionConfig)
 
 
-def evaluate_file(path: Path, config: EvaluateConfig) -> tuple[int, int, int]:
+def file_benchmark(path: Path, explicit: Optional[str]) -> Optional[str]:
+    """The benchmark a prediction file belongs to, or None when it cannot be told."""
+    if explicit:
+        return BENCHMARKS.get(explicit).name
+    meta = path.with_name(path.name + ".meta.json")
+    try:
+        name = json.loads(meta.read_text(encoding="utf-8"))["settings"]["input"]["benchmark"]
+    except (OSError, ValueError, KeyError, TypeError):
+        name = path.parent.name
+    return name if name in BENCHMARKS else None
+
+
+def config_for_file(path: Path, config: EvaluateConfig, overridden: set[str]) -> tuple[EvaluateConfig, str]:
+    """The config for one file with its benchmark's defaults applied, and its eval type."""
+    benchmark = file_benchmark(path, config.benchmark)
+    resolved = copy.deepcopy(config)
+    eval_type = config.eval_type
+    if benchmark:
+        spec = BENCHMARKS.get(benchmark)
+        eval_type = eval_type or spec.defaults.eval_type
+        reject_unknown_keys(f"{spec.folder / 'benchmark.yaml'} evaluation", spec.evaluation,
+                            {f.name for f in fields(ExtractionConfig)})
+        for key, value in spec.evaluation.items():
+            if f"extraction.{key}" not in overridden:
+                setattr(resolved.extraction, key, value)
+    problem = validate(resolved.extraction)
+    if problem:
+        raise UserError(problem)
+    return resolved, eval_type or ""
+
+
+def evaluate_file(path: Path, config: EvaluateConfig, overridden: frozenset[str] = frozenset()) -> tuple[int, int, int]:
     """Grade one file; returns (lines, newly graded, correct)."""
     lines = list(read_jsonl(path))
-    eval_type = config.eval_type or ("code" if lines and "entry_point" in lines[0] else "math")
+    config, eval_type = config_for_file(path, config, set(overridden))
+    eval_type = eval_type or ("code" if lines and "entry_point" in lines[0] else "math")
     grader = GRADERS.get(eval_type)
     todo = [i for i, line in enumerate(lines) if config.regrade or "is_correct" not in line]
     if todo:
@@ -55,11 +100,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Grade generations in place: extract each answer and check it. eval_type=code runs each "
                     "benchmark's tests in the sandbox (start it with: nemo-eval sandbox start); adds is_correct, "
-                    "execution_status and, on failure, execution_error. Files are rewritten atomically; already "
+                    "execution_status and, on failure, execution_error. eval_type=math extracts the final answer "
+                    "(predicted_answer, extraction_strategy) and decides equivalence with the expected answer in "
+                    "the sandbox. Files are rewritten atomically; already "
                     "graded lines are kept, so running again is a no-op.",
         epilog="settings (Hydra overrides):\n" + "\n".join(help_lines(EvaluateConfig)))
     _, overrides = parser.parse_known_args(argv)
     config = parse_overrides(EvaluateConfig, overrides)
+    overridden = frozenset(raw.lstrip("+~").split("=", 1)[0].strip() for raw in overrides)
+    if config.math_batch_size < 1 or config.max_concurrency < 1 or config.timeout <= 0:
+        raise UserError("++math_batch_size and ++max_concurrency must be >= 1 and ++timeout > 0")
     if not config.prediction_jsonl_files:
         raise UserError("no files to grade: ++prediction_jsonl_files='[path/output-greedy.jsonl]'")
     paths = [Path(p).expanduser() for p in config.prediction_jsonl_files]
@@ -67,7 +117,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if missing:
         raise UserError(f"prediction file(s) not found: {', '.join(missing)}")
     for path in paths:
-        total, graded, correct = evaluate_file(path, config)
+        total, graded, correct = evaluate_file(path, config, overridden)
         print(f"{path}: graded {graded} of {total} lines; {correct} correct ({100 * correct / max(total, 1):.1f}%)",
               file=sys.stderr)
     return 0

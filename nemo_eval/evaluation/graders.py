@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from nemo_eval.errors import UserError
 from nemo_eval.evaluation.code_grader import build_test_program, extract_code, grade_result, new_nonce
+from nemo_eval.evaluation.math_grader import grade_math_lines
 from nemo_eval.registry import Registry
 from nemo_eval.sandbox import SandboxClient
 
@@ -35,6 +36,4 @@ def grade_code(lines: list[dict[str, Any]], config: Any) -> list[dict[str, Any]]
     return [{**line, **grade_result(result, nonce)} for line, result in zip(lines, results)]
 
 
-@GRADERS.register("math")
-def grade_math(lines: list[dict[str, Any]], config: Any) -> list[dict[str, Any]]:
-    raise UserError("math grading is not available in nemo-eval yet (it is being built); ++eval_type=code works")
+GRADERS.register("math", grade_math_lines)

@@ -10,6 +10,12 @@ Rows of the result (all percentages 0-100):
 
 A line "has an answer" when its ``predicted_answer`` is not null (math) or, for lines without that
 field (code), when its generation is not empty.
+
+Math files graded by ``evaluate`` also give ``format_adherence`` (answers found in the requested
+format, i.e. by any extraction strategy except the last-number fallback), ``reasoning_format``
+(closed reasoning sections, when reasoning tags were configured), ``accuracy_strict`` /
+``accuracy_flexible`` (lm-evaluation-harness's GSM8K filters) and ``grading_errors`` (comparisons
+that timed out or failed, counted wrong). Majority votes group answers by their normalised form.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nemo_eval.errors import UserError
+from nemo_eval.evaluation.math_normalize import normalize_answer
 from nemo_eval.jsonl import read_jsonl
 from nemo_eval.metrics.estimators import majority_credit, mean_and_std, pass_at_k, wilson_interval
 
@@ -40,19 +47,40 @@ def load_graded(path: Path) -> list[dict[str, Any]]:
     return lines
 
 
+def _percent(count: float, total: int) -> float:
+    return round(100 * count / total, 2) if total else 0.0
+
+
 def _summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
     total = len(lines)
     correct = sum(bool(line["is_correct"]) for line in lines)
     low, high = wilson_interval(correct, total)
     tokens = [line["num_generated_tokens"] for line in lines if isinstance(line.get("num_generated_tokens"), (int, float))]
-    return {
+    row = {
         "num_entries": total,
-        "accuracy": round(100 * correct / total, 2) if total else 0.0,
+        "accuracy": _percent(correct, total),
         "ci95_low": round(100 * low, 2),
         "ci95_high": round(100 * high, 2),
-        "no_answer": round(100 * sum(not _has_answer(line) for line in lines) / total, 2) if total else 0.0,
+        "no_answer": _percent(sum(not _has_answer(line) for line in lines), total),
         "avg_tokens": round(sum(tokens) / len(tokens), 1) if tokens else None,
     }
+    if any("extraction_strategy" in line for line in lines):
+        row["format_adherence"] = _percent(sum(line.get("extraction_strategy") not in (None, "last_number")
+                                               for line in lines), total)
+    if any("has_reasoning" in line for line in lines):
+        row["reasoning_format"] = _percent(sum(bool(line.get("has_reasoning")) for line in lines), total)
+    for variant in ("strict", "flexible"):
+        if any(f"is_correct_{variant}" in line for line in lines):
+            row[f"accuracy_{variant}"] = _percent(sum(bool(line.get(f"is_correct_{variant}")) for line in lines), total)
+    errors = sum("grading_error" in line for line in lines)
+    if errors:
+        row["grading_errors"] = errors
+    return row
+
+
+def vote_key(answer: Any) -> Any:
+    """The form majority voting groups answers by (None stays None: no answer, no vote)."""
+    return None if answer is None else normalize_answer(str(answer))
 
 
 def _by_id(lines: list[dict[str, Any]], path: Path) -> dict[str, dict[str, Any]]:
@@ -103,7 +131,8 @@ def _sampled_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
                                 "avg_tokens": per_seed[0]["avg_tokens"] and round(
                                     sum(s["avg_tokens"] or 0 for s in per_seed) / k, 1)}}
     if all("predicted_answer" in run[i] for run in runs for i in order):
-        credit = [majority_credit([run[i]["predicted_answer"] for run in runs], [bool(run[i]["is_correct"]) for run in runs])
+        credit = [majority_credit([vote_key(run[i]["predicted_answer"]) for run in runs],
+                                  [bool(run[i]["is_correct"]) for run in runs])
                   for i in order]
         no_answer = sum(all(run[i]["predicted_answer"] is None for run in runs) for i in order)
         rows[f"majority@{k}"] = {"num_entries": len(order), "accuracy": round(100 * sum(credit) / len(order), 2),

@@ -7,7 +7,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ["num_entries", "accuracy", "accuracy_std", "ci95_low", "ci95_high", "no_answer", "avg_tokens"]
+COLUMNS = ["num_entries", "accuracy", "accuracy_std", "ci95_low", "ci95_high", "no_answer", "avg_tokens",
+           "accuracy_strict", "accuracy_flexible", "format_adherence", "reasoning_format", "grading_errors"]
 
 
 def table(benchmark: str, rows: dict[str, dict[str, Any]]) -> str:
@@ -21,12 +22,13 @@ def table(benchmark: str, rows: dict[str, dict[str, Any]]) -> str:
 
 
 def metrics_csv(metrics: dict[str, dict[str, dict[str, Any]]]) -> str:
+    columns = [c for c in COLUMNS if any(c in row for rows in metrics.values() for row in rows.values())]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["benchmark", "row"] + COLUMNS)
+    writer.writerow(["benchmark", "row"] + columns)
     for benchmark, rows in metrics.items():
         for name, row in rows.items():
-            writer.writerow([benchmark, name] + ["" if row.get(c) is None else row[c] for c in COLUMNS])
+            writer.writerow([benchmark, name] + ["" if row.get(c) is None else row[c] for c in columns])
     return out.getvalue()
 
 

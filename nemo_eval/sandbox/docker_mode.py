@@ -25,7 +25,7 @@ from nemo_eval.sandbox.service import SandboxSettings
 
 DEFAULT_IMAGE = "nemo-eval-sandbox:latest"
 BASE_IMAGE = "nemo-eval-sandbox-base:bookworm"
-BASE_PACKAGES = "python3,python3-flask,gunicorn,bubblewrap"
+BASE_PACKAGES = "python3,python3-flask,python3-sympy,gunicorn,bubblewrap"
 
 
 def docker_client():

@@ -55,6 +55,9 @@ def check_bwrap_mode() -> None:
         raise UserError("sandbox bwrap mode needs bubblewrap: apt-get install bubblewrap (or use --mode docker)")
     if not os.path.exists("/usr/bin/python3"):
         raise UserError("sandbox bwrap mode runs code with the system Python: apt-get install python3")
+    if subprocess.run(["/usr/bin/python3", "-c", "import sympy"], capture_output=True).returncode != 0:
+        print("nemo-eval sandbox: warning: the system Python has no sympy, so math grading will fail "
+              "(apt-get install python3-sympy); code execution works", file=sys.stderr)
 
 
 def bwrap_command(settings: SandboxSettings) -> list[str]:
