@@ -147,3 +147,12 @@ def test_code_benchmark_end_to_end_generate_evaluate_summarize(prepared_data, sa
     summary = run_cli("summarize-results", str(tmp_path / "run"), "--fail-under", "humaneval.greedy.accuracy=60")
     assert summary.returncode == 0, summary.stderr
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["humaneval"]["greedy"]["accuracy"] == 70.0
+
+
+def test_majority_votes_group_answers_by_normalised_form():
+    from nemo_eval.metrics.compute import vote_key
+    from nemo_eval.metrics.estimators import majority_credit
+
+    answers = ["\\dfrac12", "$\\frac{1}{2}$", "3", None]
+    assert vote_key(answers[0]) == vote_key(answers[1]) and vote_key(None) is None
+    assert majority_credit([vote_key(a) for a in answers], [True, True, False, False]) == 1.0
