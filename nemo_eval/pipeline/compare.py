@@ -87,7 +87,7 @@ def render(benchmark: str, results: list[dict[str, Any]], alpha: float) -> str:
                      "yes" if r["significant"] else "no"])
     widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
     lines = [f"{benchmark} ({results[0]['num_paired']} paired items)" if results else benchmark]
-    lines += [" | ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in [header] + body]
+    lines += [" | ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header] + body]
     for r in results:
         if r["row"] == "greedy":
             for label, ids in (("improved (wrong in A, right in B)", r["improved"]),

@@ -35,9 +35,10 @@ def settings(sandbox_url: str, **changes) -> SimpleNamespace:
     return SimpleNamespace(**{**base, **changes})
 
 
-def test_every_hand_checked_equivalence_case_in_the_sandbox(sandbox_url):
+def test_every_hand_checked_equivalence_case_in_the_sandbox(sandbox_mode_url):
+    _, url = sandbox_mode_url  # bwrap mode (the host's sympy) and docker mode (the image's)
     cases = read(FIXTURES / "math_equivalence.jsonl")
-    verdicts = decide_pairs([(c["predicted"], c["expected"]) for c in cases], settings(sandbox_url))
+    verdicts = decide_pairs([(c["predicted"], c["expected"]) for c in cases], settings(url))
     wrong = [(c["why"], c["predicted"], c["expected"], v) for c, v in zip(cases, verdicts) if (v == "1") != c["equal"]]
     assert not wrong
     assert "T" not in verdicts and "E" not in verdicts
