@@ -1,22 +1,136 @@
-"""``nemo-eval eval`` (also ``python -m nemo_eval.pipeline.eval``).
+"""``nemo-eval eval`` (also ``python -m nemo_eval.pipeline.eval``): the whole evaluation in one command.
 
-Run benchmarks end to end: prepare data, start the code sandbox and the inference server (or use --server_address), generate every benchmark and seed, grade in the sandbox, compute metrics, print the summary and write <output_dir>/metrics.json. Locally or on Slurm (--cluster).
+    nemo-eval eval --cluster local --server_type openai --server_address http://127.0.0.1:8000/v1 \\
+        --model NAME --benchmarks gsm8k:0,math-500:4 --output_dir results ++max_samples=10
+
+Prepares data, starts the sandbox and the server (unless ``--server_address``), generates every
+benchmark and seed, grades in the sandbox, prints the summary and writes
+``<output_dir>/metrics.json``. Every ``++key=value`` goes to the step(s) whose settings have that
+key (generation, evaluation). Everything is checked before anything starts. Re-running the same
+command resumes: finished files are neither generated nor graded again.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
 
-from nemo_eval.errors import run_main
-from nemo_eval.pending import pending_main
+from nemo_eval.datasets.spec import BENCHMARKS
+from nemo_eval.errors import UserError, run_main
+from nemo_eval.evaluation.evaluate import EvaluateConfig
+from nemo_eval.inference.config import GenerateConfig, parse_benchmark_runs
+from nemo_eval.inference.server.base import get_server_type
+from nemo_eval.overrides import _is_mapping_field, flat_fields
+from nemo_eval.pipeline.cluster_config import load_cluster_config
+from nemo_eval.pipeline.local_executor import EvalJob, run_local
 
 PROG = "nemo-eval eval"
-DESCRIPTION = """Run benchmarks end to end: prepare data, start the code sandbox and the inference server (or use --server_address), generate every benchmark and seed, grade in the sandbox, compute metrics, print the summary and write <output_dir>/metrics.json. Locally or on Slurm (--cluster)."""
-EXAMPLE = """nemo-eval eval --cluster local --server_type openai --server_address http://localhost:8000/v1 --model NAME --benchmarks gsm8k:0,math-500:4 --output_dir results ++max_samples=10"""
+# settings the launcher sets itself, with the flag to use instead
+LAUNCHER_KEYS = {"benchmark": "--benchmarks", "output_dir": "--output_dir", "output_file": "--output_dir",
+                 "input_file": "--benchmarks", "inference.random_seed": "--benchmarks NAME:SEEDS",
+                 "server.base_url": "--server_address", "server.server_type": "--server_type", "server.model": "--model",
+                 "prediction_jsonl_files": "--output_dir", "sandbox_address": "the launcher's sandbox",
+                 "code_execution.sandbox_address": "the launcher's sandbox", "dry_run": "--dry_run"}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return pending_main(PROG, DESCRIPTION, EXAMPLE, argv)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run benchmarks end to end: prepare data, start the code sandbox and the inference server (or "
+                    "use --server_address), generate every benchmark and seed, grade in the sandbox, print the "
+                    "summary and write <output_dir>/metrics.json. ++key=value settings go to the generation and "
+                    "evaluation steps (see nemo-eval generate --help, nemo-eval evaluate --help).",
+        epilog="example:\n  nemo-eval eval --server_type openai --server_address http://127.0.0.1:8000/v1 --model NAME "
+               "\\\n      --benchmarks gsm8k:0,math-500:4 --output_dir results ++max_samples=10")
+    parser.add_argument("--cluster", default=None, help="cluster config: a name in cluster_configs/ or a YAML path "
+                                                        "(default: $NEMO_EVAL_CONFIG, else local)")
+    parser.add_argument("--benchmarks", required=True, help="NAME:SEEDS list: gsm8k:0 = greedy only, math-500:4 = "
+                                                            "greedy + 4 sampled runs (seeds 0-3)")
+    parser.add_argument("--output_dir", required=True, type=Path, help="where outputs, logs and metrics.json go")
+    parser.add_argument("--model", default=None, help="model path (launched servers) or name (existing endpoints)")
+    parser.add_argument("--server_type", default="openai",
+                        help="openai (an existing endpoint: needs --server_address), llamacpp (embedded CPU), "
+                             "vllm, sglang, trtllm, nemo")
+    parser.add_argument("--server_address", default=None, help="base URL of a running OpenAI-compatible server")
+    parser.add_argument("--server_gpus", type=int, default=0, help="GPUs for a launched server")
+    parser.add_argument("--server_nodes", type=int, default=1, help="nodes for a launched server")
+    parser.add_argument("--num_jobs", type=int, default=1, help="benchmark x seed runs at once")
+    parser.add_argument("--dry_run", action="store_true", help="print the steps and run nothing")
+    return parser
+
+
+def route_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``++key=value`` settings into (generation, evaluation) by which config has the key."""
+    targets = []
+    for config in (GenerateConfig, EvaluateConfig):
+        leaves = flat_fields(config)
+        targets.append(({name for name, _, _ in leaves}, [name + "." for name, f, owner in leaves if _is_mapping_field(f, owner)]))
+    generation, evaluation = [], []
+    for raw in overrides:
+        if not raw.startswith("+") and "=" not in raw:
+            raise UserError(f"unknown argument {raw!r}; settings are given as ++key=value (see --help)")
+        key = raw.lstrip("+~").split("=", 1)[0].strip()
+        if key in LAUNCHER_KEYS:
+            raise UserError(f"++{key} is set by the launcher; use {LAUNCHER_KEYS[key]} instead")
+        hits = [key in names or any(key.startswith(p) for p in prefixes) for names, prefixes in targets]
+        if not any(hits):
+            raise UserError(f"unknown setting {key!r} in {raw!r}: neither generation nor evaluation has it "
+                            "(see nemo-eval generate --help and nemo-eval evaluate --help)")
+        if hits[0]:
+            generation.append(raw)
+        if hits[1]:
+            evaluation.append(raw)
+    return generation, evaluation
+
+
+def plan_job(args: argparse.Namespace, overrides: list[str]) -> EvalJob:
+    """Validate everything and decide the job; raises UserError before anything is launched."""
+    cluster = load_cluster_config(args.cluster)
+    runs = parse_benchmark_runs(args.benchmarks)
+    for name in dict.fromkeys(name for name, _ in runs):
+        BENCHMARKS.get(name)
+    generation, evaluation = route_overrides(overrides)
+    server_type = get_server_type(args.server_type)
+    if args.server_address is None and not server_type.launchable:
+        raise UserError(f"--server_type {server_type.name} uses an existing endpoint: give --server_address "
+                        "(or pick a server type to launch: llamacpp, vllm, sglang, trtllm, nemo)")
+    if args.server_address is None and server_type.needs_gpu and args.server_gpus < 1:
+        raise UserError(f"--server_type {server_type.name} needs GPUs: set --server_gpus (this machine's embedded "
+                        "CPU server is --server_type llamacpp)")
+    if args.num_jobs < 1 or args.server_gpus < 0 or args.server_nodes < 1:
+        raise UserError("--num_jobs and --server_nodes must be >= 1, --server_gpus >= 0")
+    return EvalJob(output_dir=args.output_dir.expanduser().resolve(), runs=runs, cluster=cluster, model=args.model,
+                   server_type=server_type.name, server_address=args.server_address, server_gpus=args.server_gpus,
+                   server_nodes=args.server_nodes, num_jobs=args.num_jobs, generation_overrides=generation,
+                   evaluation_overrides=evaluation)
+
+
+def describe(job: EvalJob) -> str:
+    sandbox, server = "<sandbox address>", job.server_address or f"<{job.server_type} server address>"
+    lines = [f"# cluster {job.cluster.name} ({job.cluster.executor}); outputs and logs under {job.output_dir}",
+             f"prepare-data {' '.join(job.benchmarks())}",
+             f"sandbox start --mode {job.cluster.sandbox_mode}"]
+    if not job.server_address:
+        lines.append(f"launch {job.server_type} server (model {job.model or 'default'}, {job.server_gpus} GPUs)")
+    for benchmark, seed in job.runs:
+        lines.append(" ".join(job.generate_command(benchmark, seed, server, sandbox)[2:]))
+        lines.append(" ".join(job.evaluate_command(benchmark, seed, sandbox)[2:]))
+    lines.append(f"nemo_eval.pipeline.summarize_results {job.output_dir}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args, overrides = build_parser().parse_known_args(argv)
+    job = plan_job(args, overrides)
+    if args.dry_run:
+        print(describe(job))
+        return 0
+    code = run_local(job)
+    if code == 0:
+        print(f"{PROG}: done; metrics in {job.output_dir / 'metrics.json'}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

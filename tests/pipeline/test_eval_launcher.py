@@ -1,0 +1,124 @@
+"""``nemo-eval eval`` on this machine: the real sandbox it starts, the OpenAI-compatible test server,
+every output file and a metrics.json checked against the generations; failures, resume, teardown and
+validation errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, cli_env, openai_test_server, run_cli, single_error_line
+
+
+def _answers(prepared_data: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "answers.jsonl"
+    path.write_text((prepared_data / "gsm8k" / "test.jsonl").read_text())
+    return path
+
+
+def _eval(env, *args: str, timeout: float = 600):
+    return run_cli("eval", *args, env=env, timeout=timeout)
+
+
+def test_local_end_to_end_outputs_and_metrics(prepared_data, sandbox_url, tmp_path):
+    env = cli_env(prepared_data)
+    out = tmp_path / "results"
+    with openai_test_server("--answers-jsonl", str(_answers(prepared_data, tmp_path)), "--correct-rate", "0.5") as url:
+        args = ["--cluster", "local", "--server_type", "openai", "--server_address", url, "--model", "test-model",
+                "--benchmarks", "gsm8k:2,humaneval:0", "--output_dir", str(out), "--num_jobs", "2",
+                "++max_samples=20", "++timeout=5"]
+        result = _eval(env, *args)
+        assert result.returncode == 0, result.stderr
+        names = ["output-greedy.jsonl", "output-rs0.jsonl", "output-rs1.jsonl"]
+        for name in names:
+            lines = [json.loads(line) for line in (out / "gsm8k" / name).read_text().splitlines()]
+            assert len(lines) == 20 and all("is_correct" in line for line in lines)
+        assert len((out / "humaneval" / "output-greedy.jsonl").read_text().splitlines()) == 20
+        for log in ["prepare-data", "sandbox", "generate-gsm8k-rs1", "evaluate-humaneval-greedy", "summarize-results"]:
+            assert (out / "logs" / f"{log}.log").is_file()
+        metrics = json.loads((out / "metrics.json").read_text())
+        # the test server answers \boxed{expected} for about half of the problems: count them independently
+        for name, row in [("output-greedy.jsonl", "greedy")]:
+            lines = [json.loads(line) for line in (out / "gsm8k" / name).read_text().splitlines()]
+            right = sum(f"\\boxed{{{line['expected_answer']}}}" in line["generation"] for line in lines)
+            assert metrics["gsm8k"][row]["accuracy"] == round(100 * right / 20, 2) and 0 < right < 20
+        assert metrics["gsm8k"]["greedy"]["num_entries"] == 20 and "pass@2" in metrics["gsm8k"]
+        assert "majority@2" in metrics["gsm8k"] and metrics["humaneval"]["greedy"]["accuracy"] == 0.0
+        assert "gsm8k" in result.stdout and "greedy" in result.stdout    # the summary table
+        before = {p: p.read_bytes() for p in (out / "gsm8k").glob("output-*.jsonl")}
+        again = _eval(env, *args)                                         # resume: nothing left to do
+        assert again.returncode == 0, again.stderr
+        assert {p: p.read_bytes() for p in before} == before
+        assert "nothing to do" in (out / "logs" / "generate-gsm8k-greedy.log").read_text()
+
+
+def test_a_failing_step_makes_the_launcher_fail_naming_step_and_log(prepared_data, sandbox_url, tmp_path):
+    result = _eval(cli_env(prepared_data), "--server_address", "http://127.0.0.1:9/v1", "--model", "m",
+                   "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), "++max_samples=2",
+                   "++server.max_retries=0")
+    assert result.returncode == 1
+    assert "step 'generate gsm8k-greedy' failed (exit 2): nemo-eval generate: error: cannot reach the server" in result.stderr
+    assert str(tmp_path / "r" / "logs" / "generate-gsm8k-greedy.log") in result.stderr
+    assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_sigterm_tears_everything_down(prepared_data, sandbox_url, tmp_path):
+    with openai_test_server("--delay", "5") as url:
+        proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "eval", "--server_address", url,
+                                 "--model", "test-model", "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"),
+                                 "++max_samples=4"],
+                                env=cli_env(prepared_data), stderr=subprocess.PIPE, text=True)
+        seen = ""
+        deadline = time.monotonic() + 120
+        while "sandbox (bwrap mode) at" not in seen and time.monotonic() < deadline:
+            seen += proc.stderr.readline()
+        sandbox = re.search(r"at (http://127\.0\.0\.1:\d+)", seen).group(1)
+        time.sleep(2)                                                     # generation is under way
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143
+        with pytest.raises(OSError):
+            urllib.request.urlopen(sandbox + "/health", timeout=2)
+        assert not list((tmp_path / "r" / "gsm8k").glob("output-greedy.jsonl"))   # unfinished: only .partial
+
+
+def test_dry_run_prints_the_steps_and_runs_nothing(tmp_path):
+    result = run_cli("eval", "--server_address", "http://127.0.0.1:8000", "--benchmarks", "gsm8k:1,math-500:0",
+                     "--output_dir", str(tmp_path / "r"), "--dry_run", "++max_samples=3", "++extraction.strategies=[boxed]")
+    assert result.returncode == 0, result.stderr
+    assert "++inference.random_seed=0" in result.stdout and "++max_samples=3" in result.stdout
+    assert "evaluate ++prediction_jsonl_files" in result.stdout and "++extraction.strategies=[boxed]" in result.stdout
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--benchmarks", "gsm9k:0"], "unknown benchmark"),
+    (["--benchmarks", "gsm8k:x"], "must be an integer"),
+    (["--benchmarks", "gsm8k:0", "++max_sample=3"], "unknown setting 'max_sample'"),
+    (["--benchmarks", "gsm8k:0", "++output_dir=x"], "use --output_dir"),
+    (["--benchmarks", "gsm8k:0", "--server_type", "vllm"], "needs GPUs"),
+    (["--benchmarks", "gsm8k:0", "--server_type", "openai"], "give --server_address"),
+    (["--benchmarks", "gsm8k:0", "--cluster", "nowhere"], "unknown cluster config 'nowhere'"),
+])
+def test_bad_input_is_one_line_before_anything_starts(tmp_path, args, message):
+    result = run_cli("eval", "--output_dir", str(tmp_path / "r"), *args)
+    assert result.returncode == 2 and message in single_error_line(result.stderr)
+    assert not (tmp_path / "r").exists()
+
+
+def test_cluster_config_keys_are_checked(tmp_path):
+    bad = tmp_path / "mine.yaml"
+    bad.write_text("executor: local\nsandbox_mod: docker\n")
+    result = run_cli("eval", "--cluster", str(bad), "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"),
+                     "--server_address", "http://x/v1")
+    assert result.returncode == 2 and "unknown key(s) sandbox_mod" in single_error_line(result.stderr)
+    via_env = run_cli("eval", "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"),
+                      "--server_address", "http://x/v1", env={**cli_env(tmp_path), "NEMO_EVAL_CONFIG": str(bad)})
+    assert via_env.returncode == 2 and "sandbox_mod" in single_error_line(via_env.stderr)
