@@ -27,7 +27,6 @@ import random
 import re
 import signal
 import sys
-from fractions import Fraction
 from typing import Any, Optional
 
 from nemo_eval.evaluation.math_normalize import *  # noqa: F401,F403  (inlined in the sandbox program)

@@ -1,12 +1,15 @@
 """Cluster configs: where and how the launcher runs things (``cluster_configs/<name>.yaml``).
 
 Chosen by ``--cluster`` (a bundled name or a YAML path), else ``NEMO_EVAL_CONFIG``, else ``local``.
-Everything is validated before anything is launched; each problem is a one-line error.
+Everything is validated before anything is launched; each problem is a one-line error. The
+bundled ``local.yaml`` and ``slurm.yaml`` document every field.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -16,25 +19,60 @@ import yaml
 from nemo_eval.errors import UserError, reject_unknown_keys
 from nemo_eval.resources import bundled_dir
 
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "slurm")
 SANDBOX_MODES = ("bwrap", "docker")
+CONTAINER_ROLES = ("nemo_eval", "sandbox", "server", "vllm", "sglang", "trtllm", "nemo", "llamacpp")
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    """``slurm:`` section: what every sbatch script asks for."""
+
+    account: Optional[str] = None
+    partition: Optional[str] = None
+    time: str = "04:00:00"
+    gpus_per_node: int = 0
+    job_name_prefix: str = "nemo-eval"
+    extra_sbatch_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SshTunnel:
+    """``ssh_tunnel:`` section: submit from a laptop; code is copied to ``job_dir`` on the cluster."""
+
+    host: str
+    job_dir: str
+    user: Optional[str] = None
+    identity_file: Optional[str] = None
+
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    def ssh_command(self) -> list[str]:
+        command = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        if self.identity_file:
+            command += ["-i", str(Path(self.identity_file).expanduser())]
+        return command + [self.destination()]
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """One cluster config.
-
-    Attributes:
-        name: The file it came from (for messages).
-        executor: ``local`` (child processes on this machine).
-        sandbox_mode: How the launcher starts the sandbox: ``bwrap`` or ``docker``.
-        env_vars: Environment variables for every step.
-    """
+    """One validated cluster config (see ``cluster_configs/slurm.yaml`` for every field)."""
 
     name: str
     executor: str = "local"
     sandbox_mode: str = "bwrap"
     env_vars: dict[str, str] = field(default_factory=dict)
+    containers: dict[str, str] = field(default_factory=dict)
+    mounts: tuple[str, ...] = ()
+    python: str = sys.executable
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
+    ssh_tunnel: Optional[SshTunnel] = None
+
+    def container_for(self, role: str, server_type: Optional[str] = None) -> Optional[str]:
+        if role == "server":
+            return self.containers.get(server_type or "") or self.containers.get("server")
+        return self.containers.get(role)
 
 
 def _find(name: str) -> Path:
@@ -50,6 +88,26 @@ def _find(name: str) -> Path:
     return bundled
 
 
+def _section(path: Path, data: dict[str, Any], key: str, cls: type) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: {key} must be a mapping")
+    reject_unknown_keys(f"{path} {key}", value, {f.name for f in fields(cls)})
+    return value
+
+
+def _check_mounts(path: Path, mounts: Any, remote: bool) -> tuple[str, ...]:
+    if not isinstance(mounts, list) or not all(isinstance(m, str) for m in mounts):
+        raise UserError(f"{path}: mounts must be a list of 'host_path:container_path' strings")
+    for mount in mounts:
+        source, _, target = mount.partition(":")
+        if not source or not target:
+            raise UserError(f"{path}: mount {mount!r} must look like host_path:container_path")
+        if not remote and not Path(source).expanduser().exists():
+            raise UserError(f"{path}: mount source {source} does not exist (fix the path or create it)")
+    return tuple(mounts)
+
+
 def load_cluster_config(name: Optional[str]) -> ClusterConfig:
     """The validated config named by ``--cluster``, ``NEMO_EVAL_CONFIG`` or the default ``local``."""
     path = _find(name or os.environ.get("NEMO_EVAL_CONFIG") or "local")
@@ -61,15 +119,45 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
         raise UserError(f"{path} must be a mapping of settings")
     reject_unknown_keys(str(path), data, {f.name for f in fields(ClusterConfig)} - {"name"})
     executor = data.get("executor", "local")
-    if executor == "slurm":
-        raise UserError(f"{path}: the slurm executor is not available in this version of nemo-eval yet; "
-                        "use a local cluster config (executor: local)")
     if executor not in EXECUTORS:
         raise UserError(f"{path}: executor must be one of {', '.join(EXECUTORS)} (got {executor!r})")
     if data.get("sandbox_mode", "bwrap") not in SANDBOX_MODES:
         raise UserError(f"{path}: sandbox_mode must be one of {', '.join(SANDBOX_MODES)}")
     env_vars = data.get("env_vars") or {}
-    if not isinstance(env_vars, dict) or not all(isinstance(k, str) for k in env_vars):
+    if not isinstance(env_vars, dict):
         raise UserError(f"{path}: env_vars must be a mapping NAME: value")
+    containers = {k: v for k, v in (data.get("containers") or {}).items() if v}
+    reject_unknown_keys(f"{path} containers", containers, CONTAINER_ROLES)
+    if containers and executor == "local":
+        raise UserError(f"{path}: containers are used by the slurm executor; the local executor runs processes "
+                        "(remove containers:, or use executor: slurm)")
+    slurm = _section(path, data, "slurm", SlurmSettings)
+    tunnel_data = data.get("ssh_tunnel")
+    tunnel = None
+    if tunnel_data:
+        tunnel_data = _section(path, data, "ssh_tunnel", SshTunnel)
+        if not tunnel_data.get("host") or not tunnel_data.get("job_dir"):
+            raise UserError(f"{path}: ssh_tunnel needs host and job_dir")
+        tunnel = SshTunnel(**tunnel_data)
+    try:
+        settings = SlurmSettings(**{**slurm, "extra_sbatch_args": tuple(slurm.get("extra_sbatch_args") or ())})
+        gpus = int(settings.gpus_per_node)
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: slurm.gpus_per_node must be an integer") from None
     return ClusterConfig(name=str(path), executor=executor, sandbox_mode=data.get("sandbox_mode", "bwrap"),
-                         env_vars={k: str(v) for k, v in env_vars.items()})
+                         env_vars={str(k): str(v) for k, v in env_vars.items()}, containers=containers,
+                         mounts=_check_mounts(path, data.get("mounts") or [], remote=tunnel is not None),
+                         python=str(data.get("python") or sys.executable),
+                         slurm=SlurmSettings(**{**settings.__dict__, "gpus_per_node": gpus}), ssh_tunnel=tunnel)
+
+
+def check_ssh(tunnel: SshTunnel) -> None:
+    """A one-line error when the ssh host cannot be reached non-interactively."""
+    try:
+        result = subprocess.run(tunnel.ssh_command() + ["true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(f"cannot reach the ssh host {tunnel.destination()} ({type(exc).__name__}); check ssh_tunnel") from None
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"cannot reach the ssh host {tunnel.destination()}: {detail[:200]}; check ssh_tunnel "
+                        "(host, user, identity_file) and that key-based login works")

@@ -23,8 +23,10 @@ from nemo_eval.evaluation.evaluate import EvaluateConfig
 from nemo_eval.inference.config import GenerateConfig, parse_benchmark_runs
 from nemo_eval.inference.server.base import get_server_type
 from nemo_eval.overrides import _is_mapping_field, flat_fields
-from nemo_eval.pipeline.cluster_config import load_cluster_config
-from nemo_eval.pipeline.local_executor import EvalJob, run_local
+from nemo_eval.pipeline.cluster_config import ClusterConfig, check_ssh, load_cluster_config
+from nemo_eval.pipeline.local_executor import run_local
+from nemo_eval.pipeline.slurm_executor import run_slurm
+from nemo_eval.pipeline.steps import EvalJob
 
 PROG = "nemo-eval eval"
 # settings the launcher sets itself, with the flag to use instead
@@ -57,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server_gpus", type=int, default=0, help="GPUs for a launched server")
     parser.add_argument("--server_nodes", type=int, default=1, help="nodes for a launched server")
     parser.add_argument("--num_jobs", type=int, default=1, help="benchmark x seed runs at once")
-    parser.add_argument("--dry_run", action="store_true", help="print the steps and run nothing")
+    parser.add_argument("--dry_run", action="store_true", help="print the steps (Slurm: the sbatch scripts) and run nothing")
+    parser.add_argument("--wait", action="store_true", help="Slurm: wait for the jobs and exit with their outcome")
     return parser
 
 
@@ -85,9 +88,8 @@ def route_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
     return generation, evaluation
 
 
-def plan_job(args: argparse.Namespace, overrides: list[str]) -> EvalJob:
+def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterConfig) -> EvalJob:
     """Validate everything and decide the job; raises UserError before anything is launched."""
-    cluster = load_cluster_config(args.cluster)
     runs = parse_benchmark_runs(args.benchmarks)
     for name in dict.fromkeys(name for name, _ in runs):
         BENCHMARKS.get(name)
@@ -99,19 +101,24 @@ def plan_job(args: argparse.Namespace, overrides: list[str]) -> EvalJob:
     if args.server_address is None and server_type.needs_gpu and args.server_gpus < 1:
         raise UserError(f"--server_type {server_type.name} needs GPUs: set --server_gpus (this machine's embedded "
                         "CPU server is --server_type llamacpp)")
+    if (args.server_address is None and cluster.executor == "slurm" and args.server_gpus
+            and cluster.slurm.gpus_per_node < 1):
+        raise UserError(f"--server_type {server_type.name} needs GPUs but {cluster.name} has slurm.gpus_per_node: 0; "
+                        "set it to the GPUs of a node")
     if args.num_jobs < 1 or args.server_gpus < 0 or args.server_nodes < 1:
         raise UserError("--num_jobs and --server_nodes must be >= 1, --server_gpus >= 0")
-    return EvalJob(output_dir=args.output_dir.expanduser().resolve(), runs=runs, cluster=cluster, model=args.model,
+    return EvalJob(output_dir=args.output_dir.expanduser().resolve(), runs=runs, env_vars=cluster.env_vars, model=args.model,
                    server_type=server_type.name, server_address=args.server_address, server_gpus=args.server_gpus,
                    server_nodes=args.server_nodes, num_jobs=args.num_jobs, generation_overrides=generation,
-                   evaluation_overrides=evaluation)
+                   evaluation_overrides=evaluation,
+                   python=[cluster.python, "-m"] if cluster.executor == "slurm" else [sys.executable, "-m"])
 
 
 def describe(job: EvalJob) -> str:
     sandbox, server = "<sandbox address>", job.server_address or f"<{job.server_type} server address>"
-    lines = [f"# cluster {job.cluster.name} ({job.cluster.executor}); outputs and logs under {job.output_dir}",
+    lines = [f"# outputs and logs under {job.output_dir}",
              f"prepare-data {' '.join(job.benchmarks())}",
-             f"sandbox start --mode {job.cluster.sandbox_mode}"]
+             "sandbox start"]
     if not job.server_address:
         lines.append(f"launch {job.server_type} server (model {job.model or 'default'}, {job.server_gpus} GPUs)")
     for benchmark, seed in job.runs:
@@ -123,11 +130,20 @@ def describe(job: EvalJob) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args, overrides = build_parser().parse_known_args(argv)
-    job = plan_job(args, overrides)
+    cluster = load_cluster_config(args.cluster)
+    job = plan_job(args, overrides, cluster)
+    if cluster.executor == "slurm":
+        if cluster.ssh_tunnel:
+            check_ssh(cluster.ssh_tunnel)
+            raise UserError("submitting over ssh_tunnel is not available in this version yet; run nemo-eval eval on "
+                            "the cluster's login node with the same config minus ssh_tunnel")
+        return run_slurm(job, cluster, dry_run=args.dry_run, wait=args.wait)
+    if args.wait:
+        raise UserError("--wait is for Slurm clusters; a local run always waits")
     if args.dry_run:
         print(describe(job))
         return 0
-    code = run_local(job)
+    code = run_local(job, cluster.sandbox_mode)
     if code == 0:
         print(f"{PROG}: done; metrics in {job.output_dir / 'metrics.json'}", file=sys.stderr)
     return code

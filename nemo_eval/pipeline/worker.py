@@ -1,0 +1,67 @@
+"""``python -m nemo_eval.pipeline.worker``: the client step of a Slurm job.
+
+Runs on the job's first node next to the sandbox and server steps the sbatch script started:
+waits until both answer, prepares the data of its runs, then generates and grades each run
+(``--runs`` picks them from the job file by position). Exits non-zero when any step failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Optional, Sequence
+
+from nemo_eval.errors import UserError, run_main
+from nemo_eval.pipeline.steps import EvalJob, StepRunner
+
+PROG = "nemo-eval worker"
+
+
+def wait_healthy(name: str, url: str, seconds: float, log_hint: str) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise UserError(f"the {name} at {url} did not answer within {seconds:.0f} s; see {log_hint}")
+        time.sleep(1)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--job", type=Path, required=True, help="the job file the launcher wrote (slurm/job.json)")
+    parser.add_argument("--runs", required=True, help="comma-separated positions of the runs to do")
+    parser.add_argument("--sandbox", required=True, help="sandbox address")
+    parser.add_argument("--server", required=True, help="OpenAI-compatible base URL (.../v1)")
+    parser.add_argument("--label", default="worker", help="names this worker's logs")
+    parser.add_argument("--startup-timeout", type=float, default=1800.0, help="seconds to wait for sandbox and server")
+    parser.add_argument("--launched-server", action="store_true",
+                        help="the job started the server: wait until it answers (an existing one is used as is)")
+    args = parser.parse_args(argv)
+    job = EvalJob.from_json(args.job.read_text(encoding="utf-8"))
+    runs = [job.runs[int(i)] for i in args.runs.split(",") if i.strip()]
+    wait_healthy("sandbox", args.sandbox + "/health", args.startup_timeout, f"{job.logs}/sandbox-{args.label}.log")
+    if args.launched_server:
+        root = args.server.rstrip("/").removesuffix("/v1")
+        wait_healthy("server", root + "/v1/models", args.startup_timeout, f"{job.logs}/server-{args.label}.log")
+    runner = StepRunner({**os.environ, **job.env_vars})
+    benchmarks = list(dict.fromkeys(name for name, _ in runs))
+    try:
+        if runner.step("prepare-data", job.python + ["nemo_eval.datasets.prepare", *benchmarks],
+                       job.logs / f"prepare-data-{args.label}.log"):
+            runner.generate_and_grade(job, runs, args.server, args.sandbox, parallel=1)
+        return runner.report()
+    finally:
+        runner.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(PROG, main))

@@ -1,0 +1,98 @@
+"""``nemo-eval eval`` on a real single-node Slurm (``.ci/start-slurm.sh``): sbatch jobs with srun steps
+for sandbox and client, a dependent summarize job, ``--wait`` outcomes; the pyxis/GPU command lines of
+configurations that cannot run here, checked in dry runs; cluster-config validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import cli_env, openai_test_server, run_cli, single_error_line
+
+
+@pytest.fixture(scope="session")
+def slurm_up() -> None:
+    probe = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True) if shutil.which("sinfo") else None
+    if probe is None or probe.returncode != 0 or not {"idle", "mix", "alloc"} & set(probe.stdout.split()):
+        message = "Slurm tests need a running Slurm with an idle node (bash .ci/start-slurm.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _cluster(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(f"executor: slurm\npython: {sys.executable}\nslurm:\n  time: '00:20:00'\n  job_name_prefix: ne-test\n"
+                    + extra)
+    return path
+
+
+def test_slurm_eval_end_to_end_with_wait(prepared_data, sandbox_url, slurm_up, tmp_path):
+    out = tmp_path / "results"
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text((prepared_data / "gsm8k" / "test.jsonl").read_text())
+    with openai_test_server("--answers-jsonl", str(answers)) as url:
+        result = run_cli("eval", "--cluster", str(_cluster(tmp_path)), "--server_address", url, "--model", "test-model",
+                         "--benchmarks", "gsm8k:2", "--output_dir", str(out), "--num_jobs", "2", "--wait",
+                         "++max_samples=8", env=cli_env(prepared_data), timeout=900)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert sorted(p.name for p in (out / "slurm").glob("*.sbatch")) == ["eval-0.sbatch", "eval-1.sbatch", "summarize.sbatch"]
+    assert "srun --overlap" in (out / "slurm" / "eval-0.sbatch").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())["gsm8k"]
+    lines = [json.loads(line) for line in (out / "gsm8k" / "output-greedy.jsonl").read_text().splitlines()]
+    right = sum(f"\\boxed{{{line['expected_answer']}}}" in line["generation"] for line in lines)
+    assert metrics["greedy"]["num_entries"] == 8 and metrics["greedy"]["accuracy"] == round(100 * right / 8, 2)
+    assert "pass@2" in metrics and "greedy" in result.stdout
+
+
+def test_a_failing_slurm_job_makes_the_launcher_fail(prepared_data, sandbox_url, slurm_up, tmp_path):
+    out = tmp_path / "results"
+    result = run_cli("eval", "--cluster", str(_cluster(tmp_path)), "--server_address", "http://127.0.0.1:9/v1",
+                     "--model", "m", "--benchmarks", "gsm8k:0", "--output_dir", str(out), "--wait",
+                     "++max_samples=2", "++server.max_retries=0", env=cli_env(prepared_data), timeout=900)
+    assert result.returncode == 1
+    assert "(eval-0) ended FAILED; log: " in result.stderr and "(summarize) ended CANCELLED" in result.stderr
+    assert not (out / "metrics.json").exists()
+
+
+def test_dry_run_shows_pyxis_and_multi_node_gpu_server_lines(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    config = _cluster(tmp_path, f"  gpus_per_node: 8\n  partition: batch\n  account: research\n"
+                                f"containers:\n  vllm: vllm/vllm-openai:v0.6.3\n  nemo_eval: registry/nemo-eval:1\n"
+                                f"mounts: ['{models}:/models']\nenv_vars:\n  HF_HOME: /models/hf\n")
+    result = run_cli("eval", "--cluster", str(config), "--server_type", "vllm", "--model", "/models/llama",
+                     "--server_gpus", "8", "--server_nodes", "2", "--benchmarks", "math-500:4",
+                     "--output_dir", str(tmp_path / "r"), "--num_jobs", "2", "--dry_run")
+    assert result.returncode == 0, result.stderr
+    script = result.stdout
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --gpus-per-node=8" in script
+    assert "#SBATCH --partition=batch" in script and "#SBATCH --account=research" in script
+    assert "export HF_HOME=/models/hf" in script
+    assert (f"srun --overlap --nodes=2 --ntasks=2 --container-image=vllm/vllm-openai:v0.6.3 "
+            f"--container-mounts={models}:/models python3 -m vllm.entrypoints.openai.api_server --model /models/llama") in script
+    assert "--tensor-parallel-size 8 --pipeline-parallel-size 2" in script
+    assert "--container-image=registry/nemo-eval:1" in script and "python3 -m nemo_eval.pipeline.worker" in script
+    assert "--dependency" not in script and "dry run: nothing submitted" in script
+
+
+@pytest.mark.parametrize("extra,args,message", [
+    ("", ["--server_type", "vllm", "--server_gpus", "8"], "slurm.gpus_per_node: 0"),
+    ("mounts: ['/nonexistent/models:/models']\n", [], "mount source /nonexistent/models does not exist"),
+    ("ssh_tunnel:\n  host: nohost.invalid\n  job_dir: /tmp/x\n", [], "cannot reach the ssh host nohost.invalid"),
+    ("partitions: x\n", [], "unknown key(s) partitions"),
+    ("slurm:\n  gpus_per_nod: 2\n", [], "unknown key(s) gpus_per_nod"),
+])
+def test_cluster_config_problems_are_one_line_errors(tmp_path, extra, args, message):
+    config = tmp_path / "c.yaml"
+    config.write_text("executor: slurm\n" + extra)
+    result = run_cli("eval", "--cluster", str(config), "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"),
+                     "--server_address", "http://x/v1", *args) if not args else run_cli(
+        "eval", "--cluster", str(config), "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), *args)
+    assert result.returncode == 2 and message in single_error_line(result.stderr)
