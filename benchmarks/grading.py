@@ -8,8 +8,8 @@ parses and verifies in this process, one line after the other, as it is normally
 Without ``--files``, a corpus is built from the prepared MATH-500 and GSM8K test sets
 (``nemo-eval prepare-data math-500 gsm8k``): each reference solution against its own answer
 (should be equal), each expected answer boxed against the next item's (mostly not equal), and
-each numeric answer rewritten in an equivalent form (``0.5`` for ``\\frac{1}{2}``, ``18.0`` for ``18``,
-``x = 5`` for ``5``).
+each integer answer plus one (never equal), and each numeric answer rewritten in an equivalent form
+(``0.5`` for ``\\frac{1}{2}``, ``18.0`` for ``18``).
 
 Prints cases/s of each, the ratio, the agreement, and examples where the two disagree.
 Usage: ``python benchmarks/grading.py --sandbox http://127.0.0.1:6000`` (start one with
@@ -61,6 +61,10 @@ def build_corpus(data_dir: Path) -> list[dict]:
             other = items[(index + 1) % len(items)]["expected_answer"]
             lines.append({"expected_answer": gold, "generation": f"So the answer is $\\boxed{{{other}}}$.",
                           "kind": "other item's answer"})
+            value = as_number(gold.strip())
+            if value is not None and value.denominator == 1:
+                lines.append({"expected_answer": gold, "generation": f"The answer is $\\boxed{{{value.numerator + 1}}}$.",
+                              "kind": "off by one"})
             rewritten = _rewrite(gold)
             if rewritten:
                 lines.append({"expected_answer": gold, "generation": f"Therefore $\\boxed{{{rewritten}}}$.",

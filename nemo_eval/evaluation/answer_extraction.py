@@ -53,37 +53,43 @@ def validate(config: ExtractionConfig) -> Optional[str]:
     return None
 
 
-def _matching_brace(text: str, start: int) -> int:
-    """Index just after the brace closing ``text[start] == '{'``, or -1 when it is never closed."""
-    depth = 0
-    for index in range(start, len(text)):
-        char = text[index]
+_BOXED = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+
+
+def _closing_braces(text: str) -> dict[int, int]:
+    """``{index of '{': index of its '}'}`` for every closed brace pair, in one pass."""
+    pairs, stack = {}, []
+    for index, char in enumerate(text):
         if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-    return -1
+            stack.append(index)
+        elif char == "}" and stack:
+            pairs[stack.pop()] = index
+    return pairs
 
 
 def last_boxed(text: str) -> Optional[str]:
-    """Content of the last closed ``\\boxed{}`` / ``\\fbox{}`` (or ``\\boxed X``), else None."""
-    position = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    while position >= 0:
-        command_end = position + (len("\\boxed") if text.startswith("\\boxed", position) else len("\\fbox"))
-        rest = text[command_end:]
-        stripped = rest.lstrip()
-        if stripped.startswith("{"):
-            start = command_end + len(rest) - len(stripped)
-            end = _matching_brace(text, start)
-            if end > 0:
-                return text[start + 1:end - 1].strip()
-        elif rest[:1] == " ":
-            match = re.match(r"\s*([^\s$]+)", rest)
-            if match:
-                return match.group(1).rstrip(".")
-        position = max(text.rfind("\\boxed", 0, position), text.rfind("\\fbox", 0, position))
+    """Content of the last non-empty closed ``\\boxed{}`` / ``\\fbox{}`` (or ``\\boxed X``), else None.
+
+    Linear in the text: brace pairs are found in one pass (texts full of unclosed boxes are common
+    in cut-off generations and must not make extraction quadratic).
+    """
+    commands = list(_BOXED.finditer(text))
+    if not commands:
+        return None
+    closes = _closing_braces(text)
+    for command in reversed(commands):
+        start = command.end()
+        while start < len(text) and text[start] in " \t":
+            start += 1
+        if start < len(text) and text[start] == "{":
+            end = closes.get(start)
+            content = text[start + 1:end].strip() if end is not None else ""
+            if content:
+                return content
+        elif start > command.end():
+            match = re.match(r"[^\s$]+", text[start:start + MAX_ANSWER_CHARS])
+            if match and match.group(0).rstrip("."):
+                return match.group(0).rstrip(".")
     return None
 
 
@@ -107,10 +113,11 @@ def _after_last(pattern: re.Pattern, text: str) -> Optional[str]:
         pass
     if last is None:
         return None
-    line = text[last.end():].split("\n", 1)[0].strip()
+    line = text[last.end():last.end() + MAX_ANSWER_CHARS].split("\n", 1)[0].strip()
     line = re.split(r"\.(?:\s|$)", line, maxsplit=1)[0]  # "... is 42. So ..." -> "42" (keeps 3.5)
+    line = re.split(r",?\s+(?:since|because|as|which|so|given|when|where)\s", line, maxsplit=1)[0]
     boxed = last_boxed(line)
-    answer = (boxed if boxed is not None else line).strip().strip("$").strip()
+    answer = (boxed if boxed is not None else line).strip().strip("$*").strip()  # also markdown **bold**
     return answer or None
 
 

@@ -149,20 +149,67 @@ def _python_expression(text: str) -> str:
     return expression
 
 
+MAX_DIGITS = 10000  # a power with more digits than this is not a real answer (and would hang in C)
+
+
+def _digits(expression: Any) -> float:
+    """Estimated log10 of the magnitude of an unevaluated expression, without computing big powers."""
+    import math
+
+    if expression.is_Rational or expression.is_Float:
+        return math.log10(abs(float(expression))) if expression != 0 and abs(expression) < 10 ** 300 else (
+            0.0 if expression == 0 else float(len(str(abs(int(expression))))))
+    if expression.is_Pow:
+        base, exponent = expression.args
+        exponent_digits = _digits(exponent)
+        if exponent_digits > 6:
+            return math.inf
+        try:
+            power = abs(float(exponent.evalf(15)))
+        except (TypeError, ValueError):
+            return 0.0
+        return power * max(_digits(base), 0.0)
+    children = [_digits(arg) for arg in expression.args]
+    if not children:
+        return 0.0
+    return sum(max(c, 0.0) for c in children) if expression.is_Mul else max(children) + 1
+
+
+def _too_big(expression: Any) -> bool:
+    """Whether an unevaluated expression holds a number too large to compute (towers, huge exponents)."""
+    try:
+        return _digits(expression) > MAX_DIGITS
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return True
+
+
 def _sympy_value(text: str) -> Any:
     import sympy
     from sympy.parsing.sympy_parser import (convert_xor, implicit_multiplication, parse_expr,
                                             standard_transformations)
 
     names = {name: getattr(sympy, name) for name in SYMPY_NAMES}
-    names.update(Integer=sympy.Integer, Float=sympy.Float, Rational=sympy.Rational, Symbol=sympy.Symbol)
+    names.update(Integer=sympy.Integer, Float=sympy.Float, Rational=sympy.Rational, Symbol=sympy.Symbol,
+                 Add=sympy.Add, Mul=sympy.Mul, Pow=sympy.Pow)
     names["__builtins__"] = {}
     transformations = standard_transformations + (implicit_multiplication, convert_xor)
-    return parse_expr(_python_expression(text), global_dict=names, transformations=transformations)
+    expression = _python_expression(text)
+    if _too_big(parse_expr(expression, global_dict=dict(names), transformations=transformations, evaluate=False)):
+        raise _Unparsable("too large to evaluate")
+    return parse_expr(expression, global_dict=names, transformations=transformations)
 
 
 def _numbers_near(a: complex, b: complex) -> bool:
+    import cmath
+
+    if not (cmath.isfinite(a) and cmath.isfinite(b)):
+        return False
     return abs(a - b) <= REL_TOL * max(abs(a), abs(b)) + 1e-12
+
+
+def _exact_only(a: Any, b: Any) -> bool:
+    """Rationals (integers, fractions) are equal exactly or not at all: 10001 is not 10000."""
+    return bool(a.is_Rational and b.is_Rational)
 
 
 def sympy_equal(left: str, right: str) -> bool:
@@ -171,12 +218,16 @@ def sympy_equal(left: str, right: str) -> bool:
 
     try:
         a, b = _sympy_value(left), _sympy_value(right)
-    except (_Unparsable, SyntaxError, TypeError, ValueError, AttributeError, RecursionError, sympy.SympifyError):
+    except _Timeout:
+        raise
+    except Exception:  # noqa: BLE001 - sympy's parser raises many types (TokenError, SympifyError, ...)
         return False
     if not isinstance(a, sympy.Basic) or not isinstance(b, sympy.Basic):
         return False
     if a == b:
         return True
+    if _exact_only(a, b):
+        return False
     if a.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) or b.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
         return False
     try:
@@ -190,7 +241,25 @@ def sympy_equal(left: str, right: str) -> bool:
             if not _numbers_near(x, y):
                 return False
         return True
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError, RecursionError):
+    except _Timeout:
+        raise
+    except Exception:  # noqa: BLE001 - simplify/evalf fail in many ways on odd input: not equal
+        return False
+
+
+def proportional(left: str, right: str) -> bool:
+    """Whether two expressions differ by a non-zero constant factor (equations ``2y=4x+2`` and ``y=2x+1``)."""
+    import sympy
+
+    try:
+        a, b = _sympy_value(left), _sympy_value(right)
+        if b == 0 or not (a.free_symbols or b.free_symbols):
+            return False
+        ratio = sympy.simplify(a / b)
+        return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+    except _Timeout:
+        raise
+    except Exception:  # noqa: BLE001
         return False
 
 
@@ -199,7 +268,10 @@ def values_match(predicted: str, expected: str) -> bool:
         return True
     a, b = as_number(predicted), as_number(expected)
     if a is not None and b is not None:
-        return numbers_close(a, b, REL_TOL)
+        written_as_decimal = any(re.search(r"\d[.eE]|^\.", text) for text in (predicted, expected))
+        return numbers_close(a, b, REL_TOL) if written_as_decimal else a == b
+    if re.fullmatch(r"[A-Za-z][A-Za-z ]*", predicted) and re.fullmatch(r"[A-Za-z][A-Za-z ]*", expected):
+        return predicted.lower() == expected.lower()  # words: Yes / yes
     return sympy_equal(predicted, expected)
 
 
@@ -224,6 +296,9 @@ def structures_match(predicted: str, expected: str) -> bool:
     """Equivalence of two normalised answers (see the module docstring, step 2)."""
     if predicted == expected:
         return True
+    membership = re.compile(r"^[A-Za-z](?:_\w+)?\s*\\in(?![A-Za-z])\s*")
+    if membership.match(predicted) or membership.match(expected):  # x \in [1,2] -> [1,2]
+        return structures_match(membership.sub("", predicted), membership.sub("", expected))
     kind_p, parts_p, brackets_p = split_structure(predicted)
     kind_e, parts_e, brackets_e = split_structure(expected)
     if kind_e == "equation" and kind_p != "equation" and _VARIABLE.match(parts_e[0]):
@@ -233,8 +308,7 @@ def structures_match(predicted: str, expected: str) -> bool:
     if kind_p == kind_e == "equation":
         if values_match(parts_p[0], parts_e[0]) and values_match(parts_p[1], parts_e[1]):
             return True
-        return sympy_equal(f"({parts_p[0]})-({parts_p[1]})", f"({parts_e[0]})-({parts_e[1]})") or sympy_equal(
-            f"({parts_p[0]})-({parts_p[1]})", f"({parts_e[1]})-({parts_e[0]})")
+        return proportional(f"({parts_p[0]})-({parts_p[1]})", f"({parts_e[0]})-({parts_e[1]})")
     if "matrix" in (kind_p, kind_e):
         flat_p = [c for row in parts_p for c in row] if kind_p == "matrix" else parts_p
         flat_e = [c for row in parts_e for c in row] if kind_e == "matrix" else parts_e

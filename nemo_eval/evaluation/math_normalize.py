@@ -22,10 +22,13 @@ from typing import Optional
 _DELIMITERS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$")
 _SPACING = re.compile(r"\\(?:left|right|displaystyle|big|Big|bigg|Bigg)(?![a-zA-Z])|(?<!\\)\\[!,;: ]|\\q?quad(?![a-zA-Z])|~")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![a-zA-Z])|\\circ(?![a-zA-Z])")
-_WRAPPERS = ("text", "textbf", "textit", "textnormal", "mathrm", "mathbf", "mathit", "mbox", "boldsymbol", "operatorname")
+_TEXT_WRAPPERS = ("text", "textbf", "textit", "textnormal", "mbox")
+_MATH_WRAPPERS = ("mathrm", "mathbf", "mathit", "boldsymbol", "operatorname", "mathsf")
+_WRAPPERS = _TEXT_WRAPPERS + _MATH_WRAPPERS
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z .]*$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_UNIT_SUFFIX = re.compile(r"^(-?[\d.,/]+)\s*([A-Za-z][A-Za-z .]*)$")
+_UNIT_SUFFIX = re.compile(r"^(-?[\d.,/]+)\s+((?:[A-Za-z]{2,}\.?\s*)+)$")
+_CONJUNCTION = re.compile(r"\\text\{\s*(?:and|or)\s*\}|\s+(?:and|or)\s+")
 _CHOICE = re.compile(r"^\(?([A-J])\)?(?:[\s.:)]|$)")
 
 
@@ -54,8 +57,11 @@ def _unwrap_commands(text: str, names: tuple[str, ...], drop_words: bool) -> str
             return text[:match.start()] + text[match.end():]
         inner = text[match.end():end - 1]
         rest = text[:match.start()] + text[end:]
-        keep = not (drop_words and _WORDS.match(inner.strip()) and rest.strip())
-        text = text[:match.start()] + (inner if keep else " ") + text[end:]
+        keep = not (drop_words and match.group(1) in _TEXT_WRAPPERS and _WORDS.match(inner.strip()) and rest.strip())
+        after = text[end:]
+        if not keep:  # a dropped unit takes its exponent with it: 24 \text{cm}^2 -> 24
+            after = re.sub(r"^\s*\^\s*(?:\{\s*\d+\s*\}|\d)", "", after)
+        text = text[:match.start()] + (inner if keep else " ") + after
 
 
 def _fix_shorthand(text: str) -> str:
@@ -70,23 +76,30 @@ def _fix_shorthand(text: str) -> str:
 
 def normalize_answer(answer: str) -> str:
     """A canonical string for ``answer`` (equal strings mean equal answers; see the module doc)."""
-    text = str(answer).strip()
+    text = str(answer).strip().replace("\u2212", "-")
+    text = re.sub(r"(?<=\d)(?:\\,|\\ |\{,\})(?=\d{3}(?!\d))", "", text)  # 1\,000 and 1{,}000 -> 1000
     text = re.sub(r"\\(?:dollar(?![a-zA-Z])|\$)", "", text)
     text = _DELIMITERS.sub("", text)
     text = _SPACING.sub(" ", text)
     text = _DEGREES.sub("", text)
     text = text.replace("\\%", "").replace("%", "")
+    text = _CONJUNCTION.sub(",", text)  # "10 and 12", "2 \text{ or } -3": a list of answers
     text = _unwrap_commands(text, _WRAPPERS, drop_words=True)
     text = _fix_shorthand(text)
+    text = text.replace("\\langle", "(").replace("\\rangle", ")")
+    text = re.sub(r"\\(le|ge)(?![a-zA-Z])", r"\\\1q", text)
+    text = re.sub(r"_\{(\w+)\}", r"_\1", text)  # 1011_{2} -> 1011_2, a_{n} -> a_n
     text = text.replace("{,}", "").replace("\\cdot", "*").replace("\\times", "*")
     text = re.sub(r"\s+", " ", text).strip()
+    if _THOUSANDS.match(text) or re.fullmatch(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?", text):
+        text = text.replace(",", "").replace(" ", "")  # only with no space after the commas: "4, 100" is a list
     text = re.sub(r"\s*([=+\-*/^,(){}\[\]<>|&])\s*", r"\1", text)
+    text = re.sub(r"\s+(?=\\)", "", text)  # x \leq 3 -> x\leq 3
+    text = re.sub(r"(\\[A-Za-z]+)\s+(?=[^A-Za-z\s])", r"\1", text)  # \leq 3 -> \leq3 (\sin x keeps its space)
     text = text.rstrip(".").strip()
     unit = _UNIT_SUFFIX.match(text)
-    if unit and len(unit.group(2).strip()) >= 2 and unit.group(2).strip() not in ("pi", "sqrt"):
+    if unit and not set(unit.group(2).split()) & {"pi", "sqrt"}:
         text = unit.group(1)
-    if _THOUSANDS.match(text):
-        text = text.replace(",", "")
     text = re.sub(r"(?<![\d.])\.(\d)", r"0.\1", text)
     if text.startswith("+"):
         text = text[1:]
@@ -140,7 +153,8 @@ def split_structure(text: str) -> tuple[str, list, str]:
     ``brackets`` like ``"[)"``), ``set`` (``\\{...\\}``, order-free), ``list`` (bare comma list,
     order-free), ``union`` (intervals joined by ``\\cup``), ``value``.
     """
-    matrix = re.fullmatch(r"\\begin\{[pbvBV]?matrix\}(.*)\\end\{[pbvBV]?matrix\}", text, re.S)
+    matrix = re.fullmatch(r"\\begin\{[pbvBV]?matrix\}(.*)\\end\{[pbvBV]?matrix\}", text, re.S) or re.fullmatch(
+        r"[(\[]?\\begin\{array\}\{[^{}]*\}(.*)\\end\{array\}[)\]]?", text, re.S)
     if matrix:
         rows = [row for row in re.split(r"\\\\", matrix.group(1)) if row.strip()]
         return "matrix", [[cell.strip() for cell in row.split("&")] for row in rows], ""
@@ -166,7 +180,7 @@ def split_structure(text: str) -> tuple[str, list, str]:
 _PLAIN_NUMBER = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,3})?$")
 _FRACTION = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH = re.compile(r"^(-?\d+)/(-?\d+)$")
-_MIXED = re.compile(r"^(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
+_MIXED = re.compile(r"^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
 
 
 def as_number(text: str) -> Optional[Fraction]:

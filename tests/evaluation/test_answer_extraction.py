@@ -22,6 +22,9 @@ from nemo_eval.evaluation.answer_extraction import (ExtractionConfig, extract_an
     ("step\n#### 1,234", "1,234", "hash"),
     ("we get 16 - 3 = 13 eggs, so 26 dollars", "26", "last_number"),
     ("total: -1,234.50 units", "-1234.50", "last_number"),
+    ("The final answer is **42**.", "42", "answer_is"),                                          # markdown bold
+    ("the answer is 5, since x>0.", "5", "answer_is"),                                             # trailing clause
+    ("so \\boxed{12}. (Format: \\boxed{} with 2 decimals)", "12", "boxed"),                       # empty box skipped
     ("no digits here", None, None),
     ("", None, None),
     (None, None, None),
@@ -69,3 +72,8 @@ def test_lm_eval_gsm8k_filters(text, strict, flexible):
 def test_lm_eval_exact_match_normalisation():
     assert lm_eval_match("12.", "12") and lm_eval_match("$1,200", "1200") and lm_eval_match("#### 5", "5")
     assert not lm_eval_match("12.0", "12") and not lm_eval_match(None, "12") and not lm_eval_match("$.", "3")
+
+
+def test_many_unclosed_boxes_are_scanned_in_one_pass():
+    # a cut-off generation repeating "\\boxed{" 14k times: the brace table makes this linear
+    assert extract_answer("\\boxed{" * 14285 + " 7", ExtractionConfig()) == ("7", "last_number")

@@ -97,7 +97,8 @@ def test_override_beats_benchmark_defaults_and_reasoning_tags(tmp_path, sandbox_
 
 
 def test_a_hanging_comparison_times_out_without_stalling_the_rest(sandbox_url):
-    pairs = [("1", "1"), ("x^{9^{9^{9}}} - x^{9^{9^{9}}+1}", "0"), ("2", "2"), ("3", "4")]
+    # simplify() grinds on this for much longer than the 1 s allowed per comparison
+    pairs = [("1", "1"), ("\\sin(x)^{20}+\\cos(x)^{20}+\\tan(x)^{20}", "1"), ("2", "2"), ("3", "4")]
     assert decide_pairs(pairs, settings(sandbox_url, timeout=1.0)) == ["1", "T", "1", "0"]
 
 
