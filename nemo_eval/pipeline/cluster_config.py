@@ -44,15 +44,17 @@ class SshTunnel:
     job_dir: str
     user: Optional[str] = None
     identity_file: Optional[str] = None
+    port: Optional[int] = None
+    ssh_args: tuple[str, ...] = ()  # extra ssh options, e.g. ["-o", "ProxyJump=bastion"]
 
     def destination(self) -> str:
         return f"{self.user}@{self.host}" if self.user else self.host
 
     def ssh_command(self) -> list[str]:
-        command = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+        command = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"] + (["-p", str(self.port)] if self.port else [])
         if self.identity_file:
             command += ["-i", str(Path(self.identity_file).expanduser())]
-        return command + [self.destination()]
+        return command + list(self.ssh_args) + [self.destination()]
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
         tunnel_data = _section(path, data, "ssh_tunnel", SshTunnel)
         if not tunnel_data.get("host") or not tunnel_data.get("job_dir"):
             raise UserError(f"{path}: ssh_tunnel needs host and job_dir")
-        tunnel = SshTunnel(**tunnel_data)
+        tunnel = SshTunnel(**{**tunnel_data, "ssh_args": tuple(str(a) for a in tunnel_data.get("ssh_args") or ())})
     try:
         settings = SlurmSettings(**{**slurm, "extra_sbatch_args": tuple(slurm.get("extra_sbatch_args") or ())})
         gpus = int(settings.gpus_per_node)
@@ -147,7 +149,7 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
     return ClusterConfig(name=str(path), executor=executor, sandbox_mode=data.get("sandbox_mode", "bwrap"),
                          env_vars={str(k): str(v) for k, v in env_vars.items()}, containers=containers,
                          mounts=_check_mounts(path, data.get("mounts") or [], remote=tunnel is not None),
-                         python=str(data.get("python") or sys.executable),
+                         python=str(data.get("python") or (sys.executable if tunnel is None else "python3")),
                          slurm=SlurmSettings(**{**settings.__dict__, "gpus_per_node": gpus}), ssh_tunnel=tunnel)
 
 

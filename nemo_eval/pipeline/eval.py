@@ -107,7 +107,10 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
                         "set it to the GPUs of a node")
     if args.num_jobs < 1 or args.server_gpus < 0 or args.server_nodes < 1:
         raise UserError("--num_jobs and --server_nodes must be >= 1, --server_gpus >= 0")
-    return EvalJob(output_dir=args.output_dir.expanduser().resolve(), runs=runs, env_vars=cluster.env_vars, model=args.model,
+    if cluster.ssh_tunnel and not args.output_dir.is_absolute():
+        raise UserError("with ssh_tunnel, --output_dir is a path on the cluster and must be absolute")
+    output_dir = args.output_dir if cluster.ssh_tunnel else args.output_dir.expanduser().resolve()
+    return EvalJob(output_dir=output_dir, runs=runs, env_vars=cluster.env_vars, model=args.model,
                    server_type=server_type.name, server_address=args.server_address, server_gpus=args.server_gpus,
                    server_nodes=args.server_nodes, num_jobs=args.num_jobs, generation_overrides=generation,
                    evaluation_overrides=evaluation,
@@ -135,8 +138,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if cluster.executor == "slurm":
         if cluster.ssh_tunnel:
             check_ssh(cluster.ssh_tunnel)
-            raise UserError("submitting over ssh_tunnel is not available in this version yet; run nemo-eval eval on "
-                            "the cluster's login node with the same config minus ssh_tunnel")
         return run_slurm(job, cluster, dry_run=args.dry_run, wait=args.wait)
     if args.wait:
         raise UserError("--wait is for Slurm clusters; a local run always waits")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,14 +22,18 @@ from typing import Optional
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, get_server_type
 from nemo_eval.pipeline.cluster_config import ClusterConfig
+from nemo_eval.pipeline.slurm_shell import LocalShell, SshShell
 from nemo_eval.pipeline.steps import EvalJob
+
+Shell = LocalShell | SshShell
 
 DONE_OK = {"COMPLETED"}
 DONE_BAD = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 POLL_S = 2.0
 
 
-def _directives(cluster: ClusterConfig, name: str, log: Path, nodes: int, gpus: int) -> list[str]:
+def _directives(cluster: ClusterConfig, name: str, log: Path, nodes: int, gpus: int,
+                code_dir: Optional[str] = None) -> list[str]:
     slurm = cluster.slurm
     lines = ["#!/bin/bash", f"#SBATCH --job-name={slurm.job_name_prefix}-{name}", f"#SBATCH --output={log}",
              f"#SBATCH --nodes={nodes}", "#SBATCH --ntasks-per-node=1", f"#SBATCH --time={slurm.time}"]
@@ -42,6 +45,8 @@ def _directives(cluster: ClusterConfig, name: str, log: Path, nodes: int, gpus: 
         lines.append(f"#SBATCH --gpus-per-node={gpus}")
     lines += [f"#SBATCH {arg}" for arg in slurm.extra_sbatch_args]
     lines += ["set -uo pipefail", "export PYTHONUNBUFFERED=1"]
+    if code_dir:  # nemo-eval's code, copied over ssh
+        lines.append(f'export PYTHONPATH={shlex.quote(code_dir)}"${{PYTHONPATH:+:$PYTHONPATH}}"')
     lines += [f"export {key}={shlex.quote(value)}" for key, value in cluster.env_vars.items()]
     return lines
 
@@ -59,7 +64,8 @@ def _python(cluster: ClusterConfig, image: Optional[str]) -> str:
     return "python3" if image else shlex.quote(cluster.python)
 
 
-def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: list[int], job_file: Path) -> str:
+def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: list[int], job_file: Path,
+                code_dir: Optional[str] = None) -> str:
     """The sbatch script of eval job ``index`` (runs at ``positions`` of the job file)."""
     label = f"eval-{index}"
     launch = job.server_address is None
@@ -67,7 +73,7 @@ def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: lis
     gpus = cluster.slurm.gpus_per_node if launch and job.server_gpus else 0
     sandbox_port, server_port = random.Random(f"{job.output_dir}-{index}").sample(range(20000, 60000), 2)
     logs = job.logs
-    lines = _directives(cluster, label, logs / f"slurm-{label}-%j.out", nodes, gpus)
+    lines = _directives(cluster, label, logs / f"slurm-{label}-%j.out", nodes, gpus, code_dir)
     lines += ['HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)',
               "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT"]
     image = cluster.container_for("sandbox")
@@ -90,59 +96,52 @@ def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: lis
     return "\n".join(lines) + "\n"
 
 
-def summarize_script(job: EvalJob, cluster: ClusterConfig) -> str:
-    lines = _directives(cluster, "summarize", job.logs / "slurm-summarize-%j.out", 1, 0)
+def summarize_script(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[str] = None) -> str:
+    lines = _directives(cluster, "summarize", job.logs / "slurm-summarize-%j.out", 1, 0, code_dir)
     image = cluster.container_for("nemo_eval")
     lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval.pipeline.summarize_results "
                  f"{job.output_dir}")
     return "\n".join(lines) + "\n"
 
 
-def write_scripts(job: EvalJob, cluster: ClusterConfig) -> tuple[list[Path], Path]:
+def write_scripts(job: EvalJob, cluster: ClusterConfig, shell: Shell) -> tuple[list[Path], Path]:
     """Write job.json and every sbatch script; returns (eval scripts, summarize script)."""
     folder = job.output_dir / "slurm"
-    folder.mkdir(parents=True, exist_ok=True)
-    job.logs.mkdir(parents=True, exist_ok=True)
+    shell.write(job.logs / ".keep", "")
     job_file = folder / "job.json"
-    job_file.write_text(job.to_json(), encoding="utf-8")
+    shell.write(job_file, job.to_json())
     count = min(job.num_jobs, len(job.runs))
     scripts = []
     for index in range(count):
         path = folder / f"eval-{index}.sbatch"
-        path.write_text(eval_script(job, cluster, index, list(range(index, len(job.runs), count)), job_file))
+        shell.write(path, eval_script(job, cluster, index, list(range(index, len(job.runs), count)), job_file,
+                                      shell.code_dir))
         scripts.append(path)
     summary = folder / "summarize.sbatch"
-    summary.write_text(summarize_script(job, cluster))
+    shell.write(summary, summarize_script(job, cluster, shell.code_dir))
     return scripts, summary
 
 
-def _sbatch(script: Path, dependency: Optional[str] = None) -> str:
+def _sbatch(shell: Shell, script: Path, dependency: Optional[str] = None) -> str:
     command = ["sbatch", "--parsable"] + ([f"--dependency={dependency}", "--kill-on-invalid-dep=yes"] if dependency else [])
-    try:
-        result = subprocess.run(command + [str(script)], capture_output=True, text=True, timeout=60)
-    except FileNotFoundError:
-        raise UserError("sbatch is not installed here: run on a Slurm login node, or set ssh_tunnel in the cluster config") from None
+    result = shell.run(command + [str(script)])
     if result.returncode != 0:
         raise UserError(f"sbatch refused {script}: {(result.stderr.strip().splitlines() or ['no output'])[-1]}")
     return result.stdout.strip().split(";")[0]
 
 
-def job_state(job_id: str) -> str:
+def job_state(shell: Shell, job_id: str) -> str:
     """Slurm's state of a job (``scontrol``, else ``sacct``), or ``UNKNOWN``."""
-    result = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True)
+    result = shell.run(["scontrol", "show", "job", "-o", job_id])
     for token in result.stdout.split():
         if token.startswith("JobState="):
             return token.split("=", 1)[1]
-    result = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"], capture_output=True, text=True)
+    result = shell.run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State"])
     states = result.stdout.split()
     return states[0].split()[0] if result.returncode == 0 and states else "UNKNOWN"
 
 
-def _cancel(job_ids: list[str]) -> None:
-    subprocess.run(["scancel", *job_ids], capture_output=True)
-
-
-def wait_for(eval_ids: list[str], summary_id: str, job: EvalJob) -> int:
+def wait_for(shell: Shell, eval_ids: list[str], summary_id: str, job: EvalJob) -> int:
     """Poll until every job ended; exit code 0 only when all completed."""
     pending = {job_id: f"eval-{n}" for n, job_id in enumerate(eval_ids)} | {summary_id: "summarize"}
     states: dict[str, str] = {}
@@ -151,36 +150,43 @@ def wait_for(eval_ids: list[str], summary_id: str, job: EvalJob) -> int:
             for job_id, name in pending.items():
                 if job_id in states:
                     continue
-                state = job_state(job_id)
+                state = job_state(shell, job_id)
                 if state in DONE_OK | DONE_BAD:
                     states[job_id] = state
                     if state in DONE_BAD and name != "summarize" and summary_id not in states:
-                        _cancel([summary_id])
+                        shell.run(["scancel", summary_id])
                         states[summary_id] = "CANCELLED (an eval job failed)"
-            time.sleep(POLL_S)
+            if len(states) < len(pending):
+                time.sleep(POLL_S)
     except KeyboardInterrupt:
-        _cancel([j for j in pending if j not in states])
+        shell.run(["scancel", *[j for j in pending if j not in states]])
         print(f"nemo-eval eval: cancelled the Slurm jobs {', '.join(pending)}", file=sys.stderr)
         raise
     failed = [(job_id, pending[job_id], state) for job_id, state in states.items() if state not in DONE_OK]
     for job_id, name, state in failed:
-        log = job.logs / (f"slurm-{name}-{job_id}.out")
-        print(f"nemo-eval eval: Slurm job {job_id} ({name}) ended {state}; log: {log}", file=sys.stderr)
+        print(f"nemo-eval eval: Slurm job {job_id} ({name}) ended {state}; log: {job.logs / f'slurm-{name}-{job_id}.out'}",
+              file=sys.stderr)
     if not failed:
-        text = (job.logs / f"slurm-summarize-{summary_id}.out").read_text(encoding="utf-8", errors="replace")
-        print(text.rstrip())
+        print(shell.read(job.logs / f"slurm-summarize-{summary_id}.out").rstrip())
     return 1 if failed else 0
 
 
 def run_slurm(job: EvalJob, cluster: ClusterConfig, dry_run: bool, wait: bool) -> int:
-    scripts, summary = write_scripts(job, cluster)
+    shell: Shell = SshShell(cluster.ssh_tunnel) if cluster.ssh_tunnel else LocalShell()
     if dry_run:
-        for path in scripts + [summary]:
-            print(f"# {path}\n{path.read_text()}")
-        print("# dry run: nothing submitted")
+        shell = LocalShell() if not cluster.ssh_tunnel else shell
+        count = min(job.num_jobs, len(job.runs))
+        job_file = job.output_dir / "slurm" / "job.json"
+        for index in range(count):
+            print(f"# {job.output_dir / 'slurm' / f'eval-{index}.sbatch'}\n"
+                  + eval_script(job, cluster, index, list(range(index, len(job.runs), count)), job_file, shell.code_dir))
+        print(f"# {job.output_dir / 'slurm' / 'summarize.sbatch'}\n" + summarize_script(job, cluster, shell.code_dir))
+        print("# dry run: nothing written, nothing submitted")
         return 0
-    eval_ids = [_sbatch(path) for path in scripts]
-    summary_id = _sbatch(summary, dependency="afterok:" + ":".join(eval_ids))
+    shell.upload_code()
+    scripts, summary = write_scripts(job, cluster, shell)
+    eval_ids = [_sbatch(shell, path) for path in scripts]
+    summary_id = _sbatch(shell, summary, dependency="afterok:" + ":".join(eval_ids))
     print(f"nemo-eval eval: submitted eval jobs {', '.join(eval_ids)} and summarize job {summary_id}; logs under "
           f"{job.logs} (slurm-*.out and one file per step)", file=sys.stderr)
-    return wait_for(eval_ids, summary_id, job) if wait else 0
+    return wait_for(shell, eval_ids, summary_id, job) if wait else 0

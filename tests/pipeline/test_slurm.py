@@ -79,7 +79,8 @@ def test_dry_run_shows_pyxis_and_multi_node_gpu_server_lines(tmp_path):
             f"--container-mounts={models}:/models python3 -m vllm.entrypoints.openai.api_server --model /models/llama") in script
     assert "--tensor-parallel-size 8 --pipeline-parallel-size 2" in script
     assert "--container-image=registry/nemo-eval:1" in script and "python3 -m nemo_eval.pipeline.worker" in script
-    assert "--dependency" not in script and "dry run: nothing submitted" in script
+    assert "--dependency" not in script and "dry run: nothing written, nothing submitted" in script
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("extra,args,message", [
@@ -96,3 +97,52 @@ def test_cluster_config_problems_are_one_line_errors(tmp_path, extra, args, mess
                      "--server_address", "http://x/v1", *args) if not args else run_cli(
         "eval", "--cluster", str(config), "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), *args)
     assert result.returncode == 2 and message in single_error_line(result.stderr)
+
+
+@pytest.fixture
+def ssh_login(tmp_path_factory):
+    """A real sshd on 127.0.0.1 (own host key and config) that lets this user in with a fresh key."""
+    if not shutil.which("sshd") or os.geteuid() != 0:
+        message = "the ssh_tunnel test needs openssh-server and root (apt-get install openssh-server)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from helpers import free_port
+
+    folder = tmp_path_factory.mktemp("sshd")
+    for name in ("host", "user"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
+    (folder / "authorized_keys").write_text((folder / "user.pub").read_text())
+    os.chmod(folder, 0o700)
+    port = free_port()
+    config = folder / "sshd_config"
+    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host'}\nPermitRootLogin yes\n"
+                      f"PasswordAuthentication no\nAuthorizedKeysFile {folder / 'authorized_keys'}\nStrictModes no\n"
+                      f"PidFile {folder / 'sshd.pid'}\nUsePAM no\n")
+    Path("/run/sshd").mkdir(exist_ok=True)
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
+    known = folder / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} " + (folder / "host.pub").read_text())
+    yield {"port": port, "identity": folder / "user", "known_hosts": known}
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_submit_over_ssh_tunnel(prepared_data, sandbox_url, slurm_up, ssh_login, tmp_path):
+    out = tmp_path / "remote-results"
+    job_dir = tmp_path / "jobs"
+    config = _cluster(tmp_path, f"ssh_tunnel:\n  host: 127.0.0.1\n  user: root\n  port: {ssh_login['port']}\n"
+                                f"  job_dir: {job_dir}\n  identity_file: {ssh_login['identity']}\n"
+                                f"  ssh_args: ['-o', 'UserKnownHostsFile={ssh_login['known_hosts']}']\n")
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text((prepared_data / "gsm8k" / "test.jsonl").read_text())
+    env = cli_env(prepared_data)
+    with openai_test_server("--answers-jsonl", str(answers)) as url:
+        result = run_cli("eval", "--cluster", str(config), "--server_address", url, "--model", "test-model",
+                         "--benchmarks", "gsm8k:0", "--output_dir", str(out), "--wait", "++max_samples=4",
+                         env=env, timeout=900)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert (job_dir / "code" / "nemo_eval" / "pipeline" / "worker.py").is_file()         # the code was copied
+    assert (job_dir / "code" / "nemo_eval" / "_bundled" / "prompts").is_dir()
+    assert f"export PYTHONPATH={job_dir}/code" in (out / "slurm" / "eval-0.sbatch").read_text()
+    assert json.loads((out / "metrics.json").read_text())["gsm8k"]["greedy"]["num_entries"] == 4
