@@ -17,7 +17,7 @@ from typing import Any, Optional
 import yaml
 
 from nemo_eval.errors import UserError, reject_unknown_keys
-from nemo_eval.resources import bundled_dir
+from nemo_eval.resources import search_path
 
 EXECUTORS = ("local", "slurm")
 SANDBOX_MODES = ("bwrap", "docker")
@@ -83,11 +83,12 @@ def _find(name: str) -> Path:
         if not candidate.is_file():
             raise UserError(f"cluster config {candidate} does not exist")
         return candidate
-    bundled = bundled_dir("cluster_configs") / f"{name}.yaml"
-    if not bundled.is_file():
-        known = sorted(p.stem for p in bundled_dir("cluster_configs").glob("*.yaml"))
-        raise UserError(f"unknown cluster config {name!r}; known: {', '.join(known)} (or give a path to a YAML file)")
-    return bundled
+    folders = search_path("cluster_configs")
+    for folder in folders:
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
+    raise UserError(f"unknown cluster config {name!r}; known: {', '.join(known)} (or give a path to a YAML file)")
 
 
 def _section(path: Path, data: dict[str, Any], key: str, cls: type) -> dict[str, Any]:

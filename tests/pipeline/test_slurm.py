@@ -146,3 +146,28 @@ def test_submit_over_ssh_tunnel(prepared_data, sandbox_url, slurm_up, ssh_login,
     assert (job_dir / "code" / "nemo_eval" / "_bundled" / "prompts").is_dir()
     assert f"export PYTHONPATH={job_dir}/code" in (out / "slurm" / "eval-0.sbatch").read_text()
     assert json.loads((out / "metrics.json").read_text())["gsm8k"]["greedy"]["num_entries"] == 4
+
+
+def test_sigterm_while_waiting_cancels_the_jobs(prepared_data, slurm_up, tmp_path):
+    import signal
+    import time
+
+    with openai_test_server("--delay", "30") as url:
+        proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "eval", "--cluster", str(_cluster(tmp_path)),
+                                 "--server_address", url, "--model", "test-model", "--benchmarks", "gsm8k:0",
+                                 "--output_dir", str(tmp_path / "r"), "--wait", "++max_samples=2"],
+                                env=cli_env(prepared_data), stderr=subprocess.PIPE, text=True)
+        line = proc.stderr.readline()
+        assert "submitted eval jobs" in line, line
+        ids = [token.strip(",") for token in line.split() if token.strip(",").isdigit()]
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143
+        assert "cancelled the Slurm jobs" in proc.stderr.read()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = subprocess.run(["scontrol", "show", "job", "-o", *ids], capture_output=True, text=True).stdout
+        if states.count("JobState=CANCELLED") == len(ids):
+            break
+        time.sleep(1)
+    assert states.count("JobState=CANCELLED") == len(ids), states
