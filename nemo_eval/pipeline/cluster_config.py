@@ -131,9 +131,9 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
         raise UserError(f"{path}: env_vars must be a mapping NAME: value")
     containers = {k: v for k, v in (data.get("containers") or {}).items() if v}
     reject_unknown_keys(f"{path} containers", containers, CONTAINER_ROLES)
-    if containers and executor == "local":
-        raise UserError(f"{path}: containers are used by the slurm executor; the local executor runs processes "
-                        "(remove containers:, or use executor: slurm)")
+    if "nemo_eval" in containers and executor == "local":
+        raise UserError(f"{path}: the local executor runs nemo-eval's own steps as processes here; containers.nemo_eval "
+                        "is for executor: slurm (remove it)")
     slurm = _section(path, data, "slurm", SlurmSettings)
     tunnel_data = data.get("ssh_tunnel")
     tunnel = None

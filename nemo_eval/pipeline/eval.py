@@ -144,7 +144,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.dry_run:
         print(describe(job))
         return 0
-    code = run_local(job, cluster.sandbox_mode)
+    code = run_local(job, cluster)
     if code == 0:
         print(f"{PROG}: done; metrics in {job.output_dir / 'metrics.json'}", file=sys.stderr)
     return code

@@ -1,4 +1,6 @@
-"""The local executor: every step a child process on this machine, each with a log file.
+"""The local executor: every step a child process on this machine, each with a log file; a
+launched server runs in a Docker container when the cluster config names an image for it, the
+sandbox in docker mode when it names one for the sandbox.
 
 Order: prepare data; start the sandbox and (unless an address is given) the inference server and
 wait until both are healthy; for every benchmark and seed generate, then grade (``--num_jobs`` of
@@ -20,6 +22,8 @@ from typing import Iterator
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, get_server_type
 from nemo_eval.inference.server.launcher import LaunchedServer, free_port, log_tail
+from nemo_eval.pipeline.cluster_config import ClusterConfig
+from nemo_eval.pipeline.container_server import ContainerServer
 from nemo_eval.pipeline.steps import EvalJob, StepRunner, signal_group
 
 SANDBOX_STARTUP_S = 300.0
@@ -34,11 +38,13 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
-def started_sandbox(job: EvalJob, children: StepRunner, mode: str) -> Iterator[str]:
+def started_sandbox(job: EvalJob, children: StepRunner, cluster: ClusterConfig) -> Iterator[str]:
     port = free_port()
     log = job.logs / "sandbox.log"
-    proc = children.start(job.python + ["nemo_eval", "sandbox", "start", "--mode", mode,
-                                    "--port", str(port)], log)
+    image = cluster.container_for("sandbox")
+    mode = "docker" if image else cluster.sandbox_mode
+    proc = children.start(job.python + ["nemo_eval", "sandbox", "start", "--mode", mode, "--port", str(port)]
+                          + (["--image", image] if image else []), log)
     address = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SANDBOX_STARTUP_S
@@ -60,7 +66,7 @@ def started_sandbox(job: EvalJob, children: StepRunner, mode: str) -> Iterator[s
 
 
 @contextmanager
-def server_url(job: EvalJob) -> Iterator[str]:
+def server_url(job: EvalJob, cluster: ClusterConfig) -> Iterator[str]:
     if job.server_address:
         address = job.server_address.rstrip("/")
         yield address if address.endswith("/v1") else address + "/v1"
@@ -69,15 +75,18 @@ def server_url(job: EvalJob) -> Iterator[str]:
     model = job.model or (server_type.default_model() if server_type.default_model else None)
     if not model:
         raise UserError(f"server type {job.server_type} needs --model (a model path or name)")
+    image = cluster.container_for("server", server_type.name)
     args = LaunchArgs(model=model, port=free_port(), gpus=job.server_gpus, nodes=job.server_nodes,
-                      python=sys.executable)
-    with LaunchedServer(server_type, args, job.logs / "server.log") as server:
+                      python="python3" if image else sys.executable)
+    launched = (ContainerServer(server_type, args, image, job.logs / "server.log", cluster.mounts, job.env_vars)
+                if image else LaunchedServer(server_type, args, job.logs / "server.log"))
+    with launched as server:
         print(f"nemo-eval eval: {server_type.name} server at {server.base_url}; log {job.logs / 'server.log'}",
               file=sys.stderr)
         yield server.base_url
 
 
-def run_local(job: EvalJob, sandbox_mode: str) -> int:
+def run_local(job: EvalJob, cluster: ClusterConfig) -> int:
     """Run the whole job here; returns the exit code (0 only when every step succeeded)."""
     runner = StepRunner({**os.environ, **job.env_vars})
     job.logs.mkdir(parents=True, exist_ok=True)
@@ -86,8 +95,8 @@ def run_local(job: EvalJob, sandbox_mode: str) -> int:
                            job.logs / "prepare-data.log"):
             return runner.report()
         with ExitStack() as stack:
-            sandbox = stack.enter_context(started_sandbox(job, runner, sandbox_mode))
-            base_url = stack.enter_context(server_url(job))
+            sandbox = stack.enter_context(started_sandbox(job, runner, cluster))
+            base_url = stack.enter_context(server_url(job, cluster))
             runner.generate_and_grade(job, job.runs, base_url, sandbox, job.num_jobs)
         if runner.failures:
             return runner.report()

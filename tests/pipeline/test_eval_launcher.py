@@ -122,3 +122,31 @@ def test_cluster_config_keys_are_checked(tmp_path):
     via_env = run_cli("eval", "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"),
                       "--server_address", "http://x/v1", env={**cli_env(tmp_path), "NEMO_EVAL_CONFIG": str(bad)})
     assert via_env.returncode == 2 and "sandbox_mod" in single_error_line(via_env.stderr)
+
+
+def test_local_launched_server_in_a_docker_container(prepared_data, sandbox_url, tmp_path):
+    """The embedded server, run from an image (the sandbox's Debian base) with this checkout and its
+    site-packages mounted: the launcher starts the container, waits for health, and removes it."""
+    import sysconfig
+
+    from conftest import _require
+    from nemo_eval.sandbox.docker_mode import BASE_IMAGE
+
+    _require("docker")  # also (re)builds the images, so the base image exists
+    site = sysconfig.get_paths()["purelib"]
+    # the minimal base image lacks the OpenMP runtime llama.cpp links: lend it the host's
+    gomp = next(Path("/usr/lib").glob("*/libgomp.so.1"), None)
+    mounts = [f"{REPO}:{REPO}:ro", f"{site}:{site}:ro"] + ([f"{gomp.resolve()}:{gomp}:ro"] if gomp else [])
+    config = tmp_path / "local-docker.yaml"
+    config.write_text(f"executor: local\ncontainers:\n  llamacpp: {BASE_IMAGE}\nmounts: {json.dumps(mounts)}\n"
+                      f"env_vars:\n  PYTHONPATH: '{REPO}:{site}'\n")
+    out = tmp_path / "r"
+    result = _eval(cli_env(prepared_data), "--cluster", str(config), "--server_type", "llamacpp",
+                   "--benchmarks", "gsm8k:0", "--output_dir", str(out), "++max_samples=2",
+                   "++inference.tokens_to_generate=16")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "metrics.json").read_text())["gsm8k"]["greedy"]["num_entries"] == 2
+    assert f"$ docker run {BASE_IMAGE} python3 -m nemo_eval.inference.server.llamacpp_serve" in (
+        out / "logs" / "server.log").read_text()
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", "name=nemo-eval-server-"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "the server container was removed"

@@ -1,0 +1,109 @@
+"""A launched inference server in a Docker container (local executor, ``containers:`` in the config).
+
+The server's own launch command runs in the configured image with host networking (so it answers
+on 127.0.0.1:<port> like a process would), the config's mounts and env vars, and GPUs requested
+through the engine when ``--server_gpus`` is set. Its output streams to the server log; the
+container is stopped and removed on success, failure, Ctrl-C and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Optional
+
+from nemo_eval.errors import UserError
+from nemo_eval.inference.server.base import LaunchArgs, ServerType
+from nemo_eval.inference.server.launcher import log_tail
+
+
+class ContainerServer:
+    """Context manager: start ``server_type`` in ``image``, wait until healthy, always remove it."""
+
+    def __init__(self, server_type: ServerType, args: LaunchArgs, image: str, log_path: Path,
+                 mounts: tuple[str, ...] = (), env: Optional[dict[str, str]] = None, startup_timeout: float = 1800.0):
+        self.server_type, self.args, self.image, self.log_path = server_type, args, image, log_path
+        self.command = server_type.command(args)
+        self.mounts, self.env, self.startup_timeout = mounts, env or {}, startup_timeout
+        self.root_url = f"http://127.0.0.1:{args.port}"
+        self.base_url = f"{self.root_url}/v1"
+        self.container: Any = None
+
+    def __enter__(self) -> "ContainerServer":
+        from nemo_eval.sandbox.docker_mode import docker_client
+
+        client = docker_client()
+        volumes = {}
+        for mount in self.mounts:
+            source, _, rest = mount.partition(":")
+            target, _, mode = rest.partition(":")
+            volumes[source] = {"bind": target, "mode": mode or "rw"}
+        requests = []
+        if self.args.gpus:
+            import docker
+
+            requests = [docker.types.DeviceRequest(count=self.args.gpus, capabilities=[["gpu"]])]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"$ docker run {self.image} {' '.join(self.command)}\n".encode())
+        try:
+            self.container = client.containers.run(self.image, self.command, detach=True, network_mode="host",
+                                                   volumes=volumes, environment=self.env, device_requests=requests,
+                                                   name=f"nemo-eval-server-{self.args.port}")
+        except Exception as exc:  # noqa: BLE001 - engine errors of every kind: one line for the user
+            raise UserError(f"cannot start the {self.server_type.name} container from {self.image}: "
+                            f"{' '.join(str(exc).split())[:300]}") from None
+        threading.Thread(target=self._copy_logs, daemon=True).start()
+        print(f"nemo-eval: started {self.server_type.name} server in container {self.container.short_id} "
+              f"({self.image}), log: {self.log_path}", file=sys.stderr)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _copy_logs(self) -> None:
+        try:
+            with open(self.log_path, "ab") as log:
+                for chunk in self.container.logs(stream=True, follow=True):
+                    log.write(chunk)
+                    log.flush()
+        except Exception:  # noqa: BLE001 - the container went away: nothing more to copy
+            pass
+
+    def _wait_healthy(self) -> None:
+        url = self.root_url + self.server_type.health_path
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            self.container.reload()
+            if self.container.status == "exited":
+                time.sleep(0.5)  # let the log copier catch the last lines
+                raise UserError(f"the {self.server_type.name} container exited while starting: "
+                                f"{log_tail(self.log_path, 1)}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise UserError(f"the {self.server_type.name} container did not become healthy ({url}) within "
+                                f"{self.startup_timeout:g} s; see {self.log_path}")
+            time.sleep(0.5)
+
+    def __exit__(self, *exc_info: object) -> None:
+        container, self.container = self.container, None
+        if container is None:
+            return
+        try:
+            container.stop(timeout=20)
+        except Exception:  # noqa: BLE001 - already stopped
+            pass
+        try:
+            container.remove(force=True)
+        except Exception:  # noqa: BLE001 - already removed
+            pass
