@@ -6,9 +6,10 @@
 # proctrack/linuxproc + task/none use no cgroups.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
-  echo "CI: installing slurm-wlm, munge"
-  apt-get update -qq && apt-get install -y -qq slurm-wlm munge >/dev/null
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null \
+   || ! command -v runc >/dev/null; then
+  echo "CI: installing slurm-wlm, munge, runc"
+  apt-get update -qq && apt-get install -y -qq slurm-wlm munge runc >/dev/null
 fi
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -51,6 +52,14 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=/var/log/slurm/jobcomp.log
 NodeName=${host} NodeAddr=127.0.0.1 ${hardware} RealMemory=$(( memory * 9 / 10 )) State=UNKNOWN
 PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP
+CONF
+# Slurm's own OCI containers (srun --container=BUNDLE) through runc, for the container_runtime: oci test
+mkdir -p /run/slurm-oci
+cat > /etc/slurm/oci.conf <<'CONF'
+RunTimeQuery="runc --root=/run/slurm-oci state %n.%u.%j.%s.%t"
+RunTimeKill="runc --root=/run/slurm-oci kill -a %n.%u.%j.%s.%t SIGKILL"
+RunTimeDelete="runc --root=/run/slurm-oci delete --force %n.%u.%j.%s.%t"
+RunTimeRun="runc --root=/run/slurm-oci run %n.%u.%j.%s.%t -b %b"
 CONF
 if ! cmp -s /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf; then
   mv /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf

@@ -21,6 +21,7 @@ from nemo_eval.resources import search_path
 
 EXECUTORS = ("local", "slurm")
 SANDBOX_MODES = ("bwrap", "docker")
+CONTAINER_RUNTIMES = ("pyxis", "oci")
 CONTAINER_ROLES = ("nemo_eval", "sandbox", "server", "vllm", "sglang", "trtllm", "nemo", "llamacpp")
 
 
@@ -66,6 +67,7 @@ class ClusterConfig:
     sandbox_mode: str = "bwrap"
     env_vars: dict[str, str] = field(default_factory=dict)
     containers: dict[str, str] = field(default_factory=dict)
+    container_runtime: str = "pyxis"
     mounts: tuple[str, ...] = ()
     python: str = sys.executable
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
@@ -134,6 +136,14 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
     if "nemo_eval" in containers and executor == "local":
         raise UserError(f"{path}: the local executor runs nemo-eval's own steps as processes here; containers.nemo_eval "
                         "is for executor: slurm (remove it)")
+    runtime = data.get("container_runtime", "pyxis")
+    if runtime not in CONTAINER_RUNTIMES:
+        raise UserError(f"{path}: container_runtime must be one of {', '.join(CONTAINER_RUNTIMES)} (got {runtime!r})")
+    if runtime == "oci" and not data.get("ssh_tunnel"):
+        for role, bundle in containers.items():
+            if not (Path(str(bundle)).expanduser() / "config.json").is_file():
+                raise UserError(f"{path}: containers.{role} must be an OCI bundle directory (with config.json) for "
+                                f"container_runtime: oci; {bundle} is not one")
     slurm = _section(path, data, "slurm", SlurmSettings)
     tunnel_data = data.get("ssh_tunnel")
     tunnel = None
@@ -149,6 +159,7 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
         raise UserError(f"{path}: slurm.gpus_per_node must be an integer") from None
     return ClusterConfig(name=str(path), executor=executor, sandbox_mode=data.get("sandbox_mode", "bwrap"),
                          env_vars={str(k): str(v) for k, v in env_vars.items()}, containers=containers,
+                         container_runtime=runtime,
                          mounts=_check_mounts(path, data.get("mounts") or [], remote=tunnel is not None),
                          python=str(data.get("python") or (sys.executable if tunnel is None else "python3")),
                          slurm=SlurmSettings(**{**settings.__dict__, "gpus_per_node": gpus}), ssh_tunnel=tunnel)

@@ -53,7 +53,9 @@ def _directives(cluster: ClusterConfig, name: str, log: Path, nodes: int, gpus: 
 
 def _srun(cluster: ClusterConfig, image: Optional[str], nodes: int = 1) -> str:
     flags = ["srun", "--overlap", f"--nodes={nodes}", f"--ntasks={nodes}"]
-    if image:
+    if image and cluster.container_runtime == "oci":  # Slurm's own OCI support: a bundle, its mounts in config.json
+        flags.append(f"--container={shlex.quote(image)}")
+    elif image:
         flags.append(f"--container-image={shlex.quote(image)}")
         if cluster.mounts:
             flags.append(f"--container-mounts={shlex.quote(','.join(cluster.mounts))}")

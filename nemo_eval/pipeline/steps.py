@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from nemo_eval.errors import UserError
 from nemo_eval.inference.server.launcher import log_tail
 from nemo_eval.inference.config import output_name
 
@@ -96,8 +97,12 @@ class StepRunner:
         with open(log_path, "ab") as log:
             log.write(f"$ {' '.join(command)}\n".encode())
             log.flush()
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=self.env, start_new_session=True)
+            try:
+                proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        env=self.env, start_new_session=True)
+            except OSError as exc:
+                raise UserError(f"cannot run {command[0]}: {exc.strerror}; check the python setting of the cluster "
+                                "config") from None
         with self._lock:
             self._running.add(proc)
         return proc

@@ -47,6 +47,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="the job started the server: wait until it answers (an existing one is used as is)")
     args = parser.parse_args(argv)
     job = EvalJob.from_json(args.job.read_text(encoding="utf-8"))
+    job.python = [sys.executable, "-m"]  # steps run with the worker's own interpreter (also inside a container)
     runs = [job.runs[int(i)] for i in args.runs.split(",") if i.strip()]
     wait_healthy("sandbox", args.sandbox + "/health", args.startup_timeout, f"{job.logs}/sandbox-{args.label}.log")
     if args.launched_server:

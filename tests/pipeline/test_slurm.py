@@ -171,3 +171,58 @@ def test_sigterm_while_waiting_cancels_the_jobs(prepared_data, slurm_up, tmp_pat
             break
         time.sleep(1)
     assert states.count("JobState=CANCELLED") == len(ids), states
+
+
+def _oci_bundle(folder: Path, repo: Path) -> Path:
+    """An OCI bundle from the sandbox's Debian base image, sharing the host network, with the checkout
+    (and its virtualenv) and /tmp bind-mounted."""
+    from nemo_eval.sandbox.docker_mode import BASE_IMAGE
+
+    rootfs = folder / "rootfs"
+    rootfs.mkdir(parents=True)
+    created = subprocess.run(["docker", "create", BASE_IMAGE, "true"], capture_output=True, text=True, check=True)
+    container = created.stdout.strip()
+    try:
+        exported = subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(rootfs)], stdin=exported.stdout, check=True)
+        exported.wait()
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+    subprocess.run(["runc", "spec"], cwd=folder, check=True)
+    spec = json.loads((folder / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["root"]["readonly"] = False
+    spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] != "network"]
+    for path in (str(repo), "/tmp"):
+        spec["mounts"].append({"destination": path, "type": "bind", "source": path, "options": ["rbind", "rw"]})
+    (folder / "config.json").write_text(json.dumps(spec))
+    return folder
+
+
+def test_slurm_oci_container_runtime_for_real(prepared_data, sandbox_url, slurm_up, tmp_path):
+    """container_runtime: oci: the client and summarize steps run inside an OCI bundle via srun --container."""
+    from conftest import _require
+    from helpers import REPO
+
+    if not shutil.which("runc") or not Path("/etc/slurm/oci.conf").is_file():
+        message = "the OCI test needs runc and /etc/slurm/oci.conf (bash .ci/start-slurm.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    _require("docker")  # the bundle's root filesystem comes from the sandbox base image
+    bundle = _oci_bundle(tmp_path / "bundle", REPO)
+    import sysconfig
+
+    site = sysconfig.get_paths()["purelib"]
+    config = _cluster(tmp_path, f"container_runtime: oci\ncontainers:\n  nemo_eval: {bundle}\n"
+                                f"env_vars:\n  PYTHONPATH: '{REPO}:{site}'\n")
+    out = tmp_path / "results"
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text((prepared_data / "gsm8k" / "test.jsonl").read_text())
+    with openai_test_server("--answers-jsonl", str(answers)) as url:
+        result = run_cli("eval", "--cluster", str(config), "--server_address", url, "--model", "test-model",
+                         "--benchmarks", "gsm8k:0", "--output_dir", str(out), "--wait", "++max_samples=4",
+                         env=cli_env(prepared_data), timeout=900)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert f"--container={bundle}" in (out / "slurm" / "eval-0.sbatch").read_text()
+    assert json.loads((out / "metrics.json").read_text())["gsm8k"]["greedy"]["num_entries"] == 4
