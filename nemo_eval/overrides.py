@@ -8,6 +8,8 @@ Hydra would silently accept with ``++``) and values of the wrong type are one-li
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import typing
 from typing import Any, Sequence, TypeVar
@@ -96,3 +98,10 @@ def parse_overrides(cls: type[C], overrides: Sequence[str]) -> C:
 def as_dict(config: Any) -> dict[str, Any]:
     """A config dataclass as a plain dict."""
     return dataclasses.asdict(config)
+
+
+def hydra_value(text: str) -> str:
+    """``text`` as a Hydra override value: as is when plain, else single-quoted with escapes."""
+    if re.fullmatch(r"[A-Za-z0-9_./:@+~-]*", text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

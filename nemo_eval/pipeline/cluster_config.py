@@ -131,7 +131,13 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
     env_vars = data.get("env_vars") or {}
     if not isinstance(env_vars, dict):
         raise UserError(f"{path}: env_vars must be a mapping NAME: value")
-    containers = {k: v for k, v in (data.get("containers") or {}).items() if v}
+    for key, value in env_vars.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise UserError(f"{path}: env_vars.{key} must be a string (quote it in the YAML: {key}: \"...\")")
+    containers = data.get("containers") or {}
+    if not isinstance(containers, dict) or not all(isinstance(v, str) or v is None for v in containers.values()):
+        raise UserError(f"{path}: containers must be a mapping role: image")
+    containers = {k: v for k, v in containers.items() if v}
     reject_unknown_keys(f"{path} containers", containers, CONTAINER_ROLES)
     if "nemo_eval" in containers and executor == "local":
         raise UserError(f"{path}: the local executor runs nemo-eval's own steps as processes here; containers.nemo_eval "
@@ -152,17 +158,25 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
         if not tunnel_data.get("host") or not tunnel_data.get("job_dir"):
             raise UserError(f"{path}: ssh_tunnel needs host and job_dir")
         tunnel = SshTunnel(**{**tunnel_data, "ssh_args": tuple(str(a) for a in tunnel_data.get("ssh_args") or ())})
-    try:
-        settings = SlurmSettings(**{**slurm, "extra_sbatch_args": tuple(slurm.get("extra_sbatch_args") or ())})
-        gpus = int(settings.gpus_per_node)
-    except (TypeError, ValueError):
-        raise UserError(f"{path}: slurm.gpus_per_node must be an integer") from None
+    extra = slurm.get("extra_sbatch_args") or []
+    if not isinstance(extra, list) or not all(isinstance(a, str) for a in extra):
+        raise UserError(f"{path}: slurm.extra_sbatch_args must be a list of strings, e.g. [\"--exclusive\"]")
+    if not isinstance(slurm.get("time", "04:00:00"), str):
+        raise UserError(f"{path}: slurm.time must be a quoted string like \"04:00:00\" (unquoted, YAML reads 1:00:00 "
+                        "as a number of seconds)")
+    gpus = slurm.get("gpus_per_node", 0)
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise UserError(f"{path}: slurm.gpus_per_node must be a whole number >= 0")
+    for key in ("account", "partition", "job_name_prefix"):
+        if slurm.get(key) is not None and not isinstance(slurm[key], str):
+            raise UserError(f"{path}: slurm.{key} must be a string")
+    settings = SlurmSettings(**{**slurm, "extra_sbatch_args": tuple(extra)})
     return ClusterConfig(name=str(path), executor=executor, sandbox_mode=data.get("sandbox_mode", "bwrap"),
                          env_vars={str(k): str(v) for k, v in env_vars.items()}, containers=containers,
                          container_runtime=runtime,
                          mounts=_check_mounts(path, data.get("mounts") or [], remote=tunnel is not None),
                          python=str(data.get("python") or (sys.executable if tunnel is None else "python3")),
-                         slurm=SlurmSettings(**{**settings.__dict__, "gpus_per_node": gpus}), ssh_tunnel=tunnel)
+                         slurm=settings, ssh_tunnel=tunnel)
 
 
 def check_ssh(tunnel: SshTunnel) -> None:

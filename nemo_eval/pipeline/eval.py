@@ -13,6 +13,7 @@ command resumes: finished files are neither generated nor graded again.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -22,7 +23,7 @@ from nemo_eval.errors import UserError, run_main
 from nemo_eval.evaluation.evaluate import EvaluateConfig
 from nemo_eval.inference.config import GenerateConfig, parse_benchmark_runs
 from nemo_eval.inference.server.base import get_server_type
-from nemo_eval.overrides import _is_mapping_field, flat_fields
+from nemo_eval.overrides import _is_mapping_field, flat_fields, parse_overrides
 from nemo_eval.pipeline.cluster_config import ClusterConfig, check_ssh, load_cluster_config
 from nemo_eval.pipeline.local_executor import run_local
 from nemo_eval.pipeline.slurm_executor import run_slurm
@@ -30,7 +31,8 @@ from nemo_eval.pipeline.steps import EvalJob
 
 PROG = "nemo-eval eval"
 # settings the launcher sets itself, with the flag to use instead
-LAUNCHER_KEYS = {"benchmark": "--benchmarks", "output_dir": "--output_dir", "output_file": "--output_dir",
+LAUNCHER_KEYS = {"server.port": "the launcher's choice of a free port", "server.server_gpus": "--server_gpus",
+                 "server.server_nodes": "--server_nodes", "benchmark": "--benchmarks", "output_dir": "--output_dir", "output_file": "--output_dir",
                  "input_file": "--benchmarks", "inference.random_seed": "--benchmarks NAME:SEEDS",
                  "server.base_url": "--server_address", "server.server_type": "--server_type", "server.model": "--model",
                  "prediction_jsonl_files": "--output_dir", "sandbox_address": "the launcher's sandbox",
@@ -58,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server_address", default=None, help="base URL of a running OpenAI-compatible server")
     parser.add_argument("--server_gpus", type=int, default=0, help="GPUs for a launched server")
     parser.add_argument("--server_nodes", type=int, default=1, help="nodes for a launched server")
+    parser.add_argument("--server_args", default="", help="extra command-line arguments for a launched server "
+                                                           "(e.g. \"--max-model-len 8192\")")
     parser.add_argument("--num_jobs", type=int, default=1, help="benchmark x seed runs at once")
     parser.add_argument("--dry_run", action="store_true", help="print the steps (Slurm: the sbatch scripts) and run nothing")
     parser.add_argument("--wait", action="store_true", help="Slurm: wait for the jobs and exit with their outcome")
@@ -91,11 +95,19 @@ def route_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
 def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterConfig) -> EvalJob:
     """Validate everything and decide the job; raises UserError before anything is launched."""
     runs = parse_benchmark_runs(args.benchmarks)
-    for name in dict.fromkeys(name for name, _ in runs):
+    names = [name for name, seed in runs if seed is None]
+    if len(names) != len(set(names)):
+        raise UserError(f"--benchmarks names a benchmark twice ({args.benchmarks}); give each once with its seed count")
+    for name in names:
         BENCHMARKS.get(name)
     generation, evaluation = route_overrides(overrides)
+    generate_settings = parse_overrides(GenerateConfig, generation)  # values checked now, not after launching
+    parse_overrides(EvaluateConfig, evaluation)
+    if generate_settings.server.server_args and args.server_args:
+        raise UserError("give launched-server arguments once: --server_args or ++server.server_args")
+    address = _normalized_address(args.server_address)
     server_type = get_server_type(args.server_type)
-    if args.server_address is None and not server_type.launchable:
+    if address is None and not server_type.launchable:
         raise UserError(f"--server_type {server_type.name} uses an existing endpoint: give --server_address "
                         "(or pick a server type to launch: llamacpp, vllm, sglang, trtllm, nemo)")
     if args.server_address is None and server_type.needs_gpu and args.server_gpus < 1:
@@ -110,11 +122,30 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
     if cluster.ssh_tunnel and not args.output_dir.is_absolute():
         raise UserError("with ssh_tunnel, --output_dir is a path on the cluster and must be absolute")
     output_dir = args.output_dir if cluster.ssh_tunnel else args.output_dir.expanduser().resolve()
+    if cluster.executor == "slurm" and not re.fullmatch(r"[A-Za-z0-9_./+@~-]+", str(output_dir)):
+        raise UserError(f"--output_dir {output_dir} has characters sbatch scripts cannot carry safely (spaces, "
+                        "quotes, $, %, ...); use letters, digits and . _ - + @ ~ /")
+    python = [cluster.python, "-m"]
+    if cluster.executor == "local":
+        python = [sys.executable, "-m"]
+    elif cluster.container_for("nemo_eval"):
+        python = ["python3", "-m"]
     return EvalJob(output_dir=output_dir, runs=runs, env_vars=cluster.env_vars, model=args.model,
-                   server_type=server_type.name, server_address=args.server_address, server_gpus=args.server_gpus,
+                   server_type=server_type.name, server_address=address, server_gpus=args.server_gpus,
                    server_nodes=args.server_nodes, num_jobs=args.num_jobs, generation_overrides=generation,
-                   evaluation_overrides=evaluation,
-                   python=[cluster.python, "-m"] if cluster.executor == "slurm" else [sys.executable, "-m"])
+                   evaluation_overrides=evaluation, python=python,
+                   server_args=args.server_args or generate_settings.server.server_args,
+                   server_startup_timeout=generate_settings.server.startup_timeout)
+
+
+def _normalized_address(address: Optional[str]) -> Optional[str]:
+    """``http://host:port`` or ``.../v1`` -> ``.../v1``; a one-line error for anything else."""
+    if address is None:
+        return None
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", address):
+        raise UserError(f"--server_address {address!r} must look like http://HOST:PORT or http://HOST:PORT/v1")
+    address = address.rstrip("/")
+    return address if address.endswith("/v1") else address + "/v1"
 
 
 def describe(job: EvalJob) -> str:

@@ -68,8 +68,7 @@ def started_sandbox(job: EvalJob, children: StepRunner, cluster: ClusterConfig) 
 @contextmanager
 def server_url(job: EvalJob, cluster: ClusterConfig) -> Iterator[str]:
     if job.server_address:
-        address = job.server_address.rstrip("/")
-        yield address if address.endswith("/v1") else address + "/v1"
+        yield job.server_address
         return
     server_type = get_server_type(job.server_type)
     model = job.model or (server_type.default_model() if server_type.default_model else None)
@@ -77,9 +76,11 @@ def server_url(job: EvalJob, cluster: ClusterConfig) -> Iterator[str]:
         raise UserError(f"server type {job.server_type} needs --model (a model path or name)")
     image = cluster.container_for("server", server_type.name)
     args = LaunchArgs(model=model, port=free_port(), gpus=job.server_gpus, nodes=job.server_nodes,
-                      python="python3" if image else sys.executable)
-    launched = (ContainerServer(server_type, args, image, job.logs / "server.log", cluster.mounts, job.env_vars)
-                if image else LaunchedServer(server_type, args, job.logs / "server.log"))
+                      extra_args=job.server_args, python="python3" if image else sys.executable)
+    log = job.logs / "server.log"
+    launched = (ContainerServer(server_type, args, image, log, cluster.mounts, job.env_vars, job.server_startup_timeout)
+                if image else LaunchedServer(server_type, args, log, startup_timeout=job.server_startup_timeout,
+                                             env={**os.environ, **job.env_vars}))
     with launched as server:
         print(f"nemo-eval eval: {server_type.name} server at {server.base_url}; log {job.logs / 'server.log'}",
               file=sys.stderr)
@@ -101,6 +102,7 @@ def run_local(job: EvalJob, cluster: ClusterConfig) -> int:
         if runner.failures:
             return runner.report()
         summary = job.logs / "summarize-results.log"
+        summary.unlink(missing_ok=True)  # this run's summary only
         if runner.step("summarize-results", job.python + ["nemo_eval.pipeline.summarize_results", str(job.output_dir)],
                        summary):
             text = summary.read_text(encoding="utf-8", errors="replace")

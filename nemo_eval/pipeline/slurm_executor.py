@@ -12,6 +12,7 @@ until all are done and exits with their outcome; otherwise job ids and log paths
 
 from __future__ import annotations
 
+import json
 import random
 import shlex
 import sys
@@ -28,6 +29,7 @@ from nemo_eval.pipeline.steps import EvalJob
 Shell = LocalShell | SshShell
 
 DONE_OK = {"COMPLETED"}
+ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 DONE_BAD = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 POLL_S = 2.0
 
@@ -67,34 +69,53 @@ def _python(cluster: ClusterConfig, image: Optional[str]) -> str:
 
 
 def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: list[int], job_file: Path,
-                code_dir: Optional[str] = None) -> str:
-    """The sbatch script of eval job ``index`` (runs at ``positions`` of the job file)."""
+                code_dir: Optional[str] = None, ports: Optional[tuple[int, int]] = None) -> str:
+    """The sbatch script of eval job ``index`` (runs at ``positions`` of the job file).
+
+    Sandbox, server and client run as background steps; the script waits for the first to end. The
+    client ending ends the job with its exit code; the sandbox or server ending first (a crash, an
+    out-of-memory model load) fails the job at once instead of leaving the client waiting.
+    """
     label = f"eval-{index}"
     launch = job.server_address is None
     nodes = job.server_nodes if launch else 1
     gpus = cluster.slurm.gpus_per_node if launch and job.server_gpus else 0
-    sandbox_port, server_port = random.Random(f"{job.output_dir}-{index}").sample(range(20000, 60000), 2)
+    sandbox_port, server_port = ports or random.SystemRandom().sample(range(20000, 60000), 2)
     logs = job.logs
+    log = lambda name: shlex.quote(str(logs / f"{name}-{label}.log"))
     lines = _directives(cluster, label, logs / f"slurm-{label}-%j.out", nodes, gpus, code_dir)
     lines += ['HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)',
-              "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT"]
+              "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT", "STEPS=()"]
     image = cluster.container_for("sandbox")
     # the sandbox listens on the first node's loopback only: the client step runs there too
     lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval sandbox start --mode "
-                 f"{cluster.sandbox_mode} --port {sandbox_port} > {logs}/sandbox-{label}.log 2>&1 &")
+                 f"{cluster.sandbox_mode} --port {sandbox_port} > {log('sandbox')} 2>&1 &")
+    lines.append("SANDBOX=$!; STEPS+=($SANDBOX)")
     server = shlex.quote(job.server_address or "")
     if launch:
         server_type = get_server_type(job.server_type)
         image = cluster.container_for("server", server_type.name)
         model = job.model or (server_type.default_model() if server_type.default_model else None) or ""
         argv = server_type.command(LaunchArgs(model=model, port=server_port, gpus=job.server_gpus,
-                                              nodes=job.server_nodes, python="python3" if image else cluster.python))
-        lines.append(f"{_srun(cluster, image, nodes)} {shlex.join(argv)} > {logs}/server-{label}.log 2>&1 &")
+                                              nodes=job.server_nodes, extra_args=job.server_args,
+                                              python="python3" if image else cluster.python))
+        lines.append(f"{_srun(cluster, image, nodes)} {shlex.join(argv)} > {log('server')} 2>&1 &")
+        lines.append("STEPS+=($!)")
         server = f"http://$HEAD:{server_port}/v1"
     image = cluster.container_for("nemo_eval")
-    lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval.pipeline.worker --job {job_file} "
-                 f"--runs {','.join(map(str, positions))} --sandbox http://127.0.0.1:{sandbox_port} --server {server} "
-                 f"--label {label}" + (" --launched-server" if launch else ""))
+    lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval.pipeline.worker "
+                 f"--job {shlex.quote(str(job_file))} --runs {','.join(map(str, positions))} "
+                 f"--sandbox http://127.0.0.1:{sandbox_port} --server {server} --label {label}"
+                 f" --startup-timeout {job.server_startup_timeout:g}" + (" --launched-server" if launch else "") + " &")
+    lines += ["CLIENT=$!",
+              'wait -n -p FIRST "${STEPS[@]}" "$CLIENT"; STATUS=$?',
+              'if [ "$FIRST" != "$CLIENT" ]; then',
+              '  WHICH=server; [ "$FIRST" = "$SANDBOX" ] && WHICH=sandbox',
+              f'  echo "nemo-eval: the $WHICH step ended (exit $STATUS) before the client finished; see '
+              f'{logs}/$WHICH-{label}.log" >&2',
+              "  exit 1",
+              "fi",
+              'exit "$STATUS"']
     return "\n".join(lines) + "\n"
 
 
@@ -102,7 +123,7 @@ def summarize_script(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[st
     lines = _directives(cluster, "summarize", job.logs / "slurm-summarize-%j.out", 1, 0, code_dir)
     image = cluster.container_for("nemo_eval")
     lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval.pipeline.summarize_results "
-                 f"{job.output_dir}")
+                 f"{shlex.quote(str(job.output_dir))}")
     return "\n".join(lines) + "\n"
 
 
@@ -122,6 +143,14 @@ def write_scripts(job: EvalJob, cluster: ClusterConfig, shell: Shell) -> tuple[l
     summary = folder / "summarize.sbatch"
     shell.write(summary, summarize_script(job, cluster, shell.code_dir))
     return scripts, summary
+
+
+def _previous_ids(shell: Shell, record: Path) -> list[str]:
+    try:
+        data = json.loads(shell.read(record) or "{}")
+        return [str(j) for j in data.get("eval", [])] + ([str(data["summarize"])] if data.get("summarize") else [])
+    except (ValueError, AttributeError):
+        return []
 
 
 def _sbatch(shell: Shell, script: Path, dependency: Optional[str] = None) -> str:
@@ -185,10 +214,25 @@ def run_slurm(job: EvalJob, cluster: ClusterConfig, dry_run: bool, wait: bool) -
         print(f"# {job.output_dir / 'slurm' / 'summarize.sbatch'}\n" + summarize_script(job, cluster, shell.code_dir))
         print("# dry run: nothing written, nothing submitted")
         return 0
+    record = job.output_dir / "slurm" / "submitted.json"
+    active = [j for j in _previous_ids(shell, record) if job_state(shell, j) in ACTIVE]
+    if active:
+        raise UserError(f"Slurm jobs {', '.join(active)} of an earlier submission to {job.output_dir} are still "
+                        f"pending or running; wait for them (or scancel {' '.join(active)}) before submitting again")
     shell.upload_code()
     scripts, summary = write_scripts(job, cluster, shell)
-    eval_ids = [_sbatch(shell, path) for path in scripts]
-    summary_id = _sbatch(shell, summary, dependency="afterok:" + ":".join(eval_ids))
+    submitted: list[str] = []
+    try:
+        for path in scripts:
+            submitted.append(_sbatch(shell, path))
+        summary_id = _sbatch(shell, summary, dependency="afterok:" + ":".join(submitted))
+    except BaseException:  # a refused script, Ctrl-C: leave nothing half-submitted behind
+        if submitted:
+            shell.run(["scancel", *submitted])
+            print(f"nemo-eval eval: cancelled the jobs already submitted ({', '.join(submitted)})", file=sys.stderr)
+        raise
+    eval_ids = submitted
+    shell.write(record, json.dumps({"eval": eval_ids, "summarize": summary_id}) + "\n")
     print(f"nemo-eval eval: submitted eval jobs {', '.join(eval_ids)} and summarize job {summary_id}; logs under "
           f"{job.logs} (slurm-*.out and one file per step)", file=sys.stderr)
     return wait_for(shell, eval_ids, summary_id, job) if wait else 0

@@ -23,6 +23,7 @@ from typing import Any, Optional
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.launcher import log_tail
 from nemo_eval.inference.config import output_name
+from nemo_eval.overrides import hydra_value
 
 PYTHON = [sys.executable, "-m"]
 
@@ -44,6 +45,8 @@ class EvalJob:
 
     env_vars: dict[str, str] = field(default_factory=dict)
     python: list[str] = field(default_factory=lambda: list(PYTHON))
+    server_args: str = ""
+    server_startup_timeout: float = 1800.0
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "output_dir": str(self.output_dir)}, indent=1)
@@ -63,18 +66,20 @@ class EvalJob:
         return list(dict.fromkeys(name for name, _ in self.runs))
 
     def generate_command(self, benchmark: str, seed: Optional[int], base_url: str, sandbox: str) -> list[str]:
-        command = self.python + ["nemo_eval.inference.generate", f"++benchmark={benchmark}", f"++output_dir={self.output_dir}",
-                            f"++server.base_url={base_url}", f"++code_execution.sandbox_address={sandbox}"]
+        command = self.python + ["nemo_eval.inference.generate", f"++benchmark={benchmark}",
+                                 f"++output_dir={hydra_value(str(self.output_dir))}",
+                                 f"++server.base_url={hydra_value(base_url)}",
+                                 f"++code_execution.sandbox_address={hydra_value(sandbox)}"]
         if self.model and self.server_address:
-            command.append(f"++server.model={self.model}")
+            command.append(f"++server.model={hydra_value(self.model)}")
         if seed is not None:
             command.append(f"++inference.random_seed={seed}")
         return command + self.generation_overrides
 
     def evaluate_command(self, benchmark: str, seed: Optional[int], sandbox: str) -> list[str]:
         path = self.output_dir / benchmark / output_name(seed)
-        return self.python + ["nemo_eval.evaluation.evaluate", f"++prediction_jsonl_files=[{path}]",
-                         f"++sandbox_address={sandbox}"] + self.evaluation_overrides
+        return self.python + ["nemo_eval.evaluation.evaluate", f"++prediction_jsonl_files=[{hydra_value(str(path))}]",
+                              f"++sandbox_address={hydra_value(sandbox)}"] + self.evaluation_overrides
 
 
 def run_label(benchmark: str, seed: Optional[int]) -> str:
@@ -134,7 +139,7 @@ class StepRunner:
             benchmark, seed = run
             label = run_label(benchmark, seed)
             if self.step(f"generate {label}", job.generate_command(benchmark, seed, base_url, sandbox),
-                         job.logs / f"generate-{label}.log"):
+                         job.logs / f"generate-{label}.log") and not self._stopping.is_set():
                 if self.step(f"evaluate {label}", job.evaluate_command(benchmark, seed, sandbox),
                              job.logs / f"evaluate-{label}.log"):
                     print(f"nemo-eval: {label} generated and graded", file=sys.stderr, flush=True)

@@ -30,9 +30,10 @@ def _eval(env, *args: str, timeout: float = 600):
 
 def test_local_end_to_end_outputs_and_metrics(prepared_data, sandbox_url, tmp_path):
     env = cli_env(prepared_data)
-    out = tmp_path / "results"
+    out = tmp_path / "results, (quoted) dir"               # Hydra-special characters and spaces survive
     with openai_test_server("--answers-jsonl", str(_answers(prepared_data, tmp_path)), "--correct-rate", "0.5") as url:
-        args = ["--cluster", "local", "--server_type", "openai", "--server_address", url, "--model", "test-model",
+        args = ["--cluster", "local", "--server_type", "openai", "--server_address", url.removesuffix("/v1"),
+                "--model", "test-model",
                 "--benchmarks", "gsm8k:2,humaneval:0", "--output_dir", str(out), "--num_jobs", "2",
                 "++max_samples=20", "++timeout=5"]
         result = _eval(env, *args)
@@ -58,6 +59,7 @@ def test_local_end_to_end_outputs_and_metrics(prepared_data, sandbox_url, tmp_pa
         assert again.returncode == 0, again.stderr
         assert {p: p.read_bytes() for p in before} == before
         assert "nothing to do" in (out / "logs" / "generate-gsm8k-greedy.log").read_text()
+        assert again.stdout.count("pass@2") == 1                      # this run's summary, printed once
 
 
 def test_a_failing_step_makes_the_launcher_fail_naming_step_and_log(prepared_data, sandbox_url, tmp_path):
@@ -106,6 +108,10 @@ def test_dry_run_prints_the_steps_and_runs_nothing(tmp_path):
     (["--benchmarks", "gsm8k:0", "--server_type", "vllm"], "needs GPUs"),
     (["--benchmarks", "gsm8k:0", "--server_type", "openai"], "give --server_address"),
     (["--benchmarks", "gsm8k:0", "--cluster", "nowhere"], "unknown cluster config 'nowhere'"),
+    (["--benchmarks", "gsm8k:0,gsm8k:2", "--server_address", "http://h:1"], "names a benchmark twice"),
+    (["--benchmarks", "gsm8k:0", "--server_address", "localhost:8000"], "must look like http://HOST:PORT"),
+    (["--benchmarks", "gsm8k:0", "--server_address", "http://h:1", "++max_samples=abc"], "bad override"),
+    (["--benchmarks", "gsm8k:0", "--server_address", "http://h:1", "++server.port=9"], "launcher's choice"),
 ])
 def test_bad_input_is_one_line_before_anything_starts(tmp_path, args, message):
     result = run_cli("eval", "--output_dir", str(tmp_path / "r"), *args)

@@ -89,13 +89,16 @@ def test_dry_run_shows_pyxis_and_multi_node_gpu_server_lines(tmp_path):
     ("ssh_tunnel:\n  host: nohost.invalid\n  job_dir: /tmp/x\n", [], "cannot reach the ssh host nohost.invalid"),
     ("partitions: x\n", [], "unknown key(s) partitions"),
     ("slurm:\n  gpus_per_nod: 2\n", [], "unknown key(s) gpus_per_nod"),
+    ("slurm:\n  time: 1:00:00\n", [], "slurm.time must be a quoted string"),
+    ("env_vars:\n  FLAG: yes\n", [], "env_vars.FLAG must be a string"),
+    ("containers: [x]\n", [], "containers must be a mapping"),
+    ("", ["--server_address", "http://x/v1", "--output_dir", "/tmp/a b"], "characters sbatch scripts cannot carry"),
 ])
 def test_cluster_config_problems_are_one_line_errors(tmp_path, extra, args, message):
     config = tmp_path / "c.yaml"
     config.write_text("executor: slurm\n" + extra)
     result = run_cli("eval", "--cluster", str(config), "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"),
-                     "--server_address", "http://x/v1", *args) if not args else run_cli(
-        "eval", "--cluster", str(config), "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), *args)
+                     *(args or ["--server_address", "http://x/v1"]))
     assert result.returncode == 2 and message in single_error_line(result.stderr)
 
 
@@ -226,3 +229,40 @@ def test_slurm_oci_container_runtime_for_real(prepared_data, sandbox_url, slurm_
     assert result.returncode == 0, result.stderr + result.stdout
     assert f"--container={bundle}" in (out / "slurm" / "eval-0.sbatch").read_text()
     assert json.loads((out / "metrics.json").read_text())["gsm8k"]["greedy"]["num_entries"] == 4
+
+
+def test_a_dead_sandbox_step_fails_the_job_at_once_and_a_second_submission_is_refused(prepared_data, slurm_up, tmp_path):
+    """The sandbox step dies (docker mode with no reachable engine): the job fails at once instead of
+    its client waiting out the startup timeout; submitting again while it is queued is refused."""
+    import time
+
+    config = _cluster(tmp_path, "sandbox_mode: docker\n")
+    out = tmp_path / "r"
+    env = {**cli_env(prepared_data), "DOCKER_HOST": "unix:///nonexistent/docker.sock"}   # exported into the job
+    args = ["eval", "--cluster", str(config), "--server_address", "http://127.0.0.1:9/v1", "--model", "m",
+            "--benchmarks", "gsm8k:0", "--output_dir", str(out), "++max_samples=2"]
+    first = run_cli(*args, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr                       # submitted, not waited for
+    ids = json.loads((out / "slurm" / "submitted.json").read_text())
+    deadline = time.monotonic() + 120
+    text = ""
+    while time.monotonic() < deadline and "the sandbox step ended" not in text:
+        time.sleep(1)
+        text = "".join(p.read_text() for p in (out / "logs").glob("slurm-eval-0-*.out"))
+    subprocess.run(["scancel", *ids["eval"], ids["summarize"]], capture_output=True)
+    assert "the sandbox step ended" in text and "sandbox-eval-0.log" in text
+
+
+def test_submitting_again_while_earlier_jobs_are_queued_is_refused(prepared_data, slurm_up, tmp_path):
+    config = _cluster(tmp_path, "  extra_sbatch_args: ['--hold']\n")           # the jobs stay pending
+    out = tmp_path / "r"
+    args = ["eval", "--cluster", str(config), "--server_address", "http://127.0.0.1:9/v1", "--model", "m",
+            "--benchmarks", "gsm8k:0", "--output_dir", str(out), "++max_samples=2"]
+    first = run_cli(*args, env=cli_env(prepared_data))
+    assert first.returncode == 0, first.stderr
+    ids = json.loads((out / "slurm" / "submitted.json").read_text())
+    try:
+        again = run_cli(*args, env=cli_env(prepared_data))
+        assert again.returncode == 2 and "still pending or running" in single_error_line(again.stderr)
+    finally:
+        subprocess.run(["scancel", *ids["eval"], ids["summarize"]], capture_output=True)

@@ -56,7 +56,8 @@ class LaunchedServer:
     """
 
     def __init__(self, server_type: ServerType, args: LaunchArgs, log_path: Path,
-                 startup_timeout: float = 1800.0, host: str = "127.0.0.1") -> None:
+                 startup_timeout: float = 1800.0, host: str = "127.0.0.1",
+                 env: Optional[dict[str, str]] = None) -> None:
         if server_type.command is None:
             raise UserError(f"server type {server_type.name!r} is not launched by nemo-eval; give its address "
                             "with ++server.base_url (or --server_address)")
@@ -67,6 +68,7 @@ class LaunchedServer:
         self.root_url = f"http://{host}:{args.port}"
         self.base_url = f"{self.root_url}/v1"
         self.process: Optional[subprocess.Popen] = None
+        self.env = env  # None: this process's environment
 
     def __enter__(self) -> "LaunchedServer":
         self.start()
@@ -81,7 +83,7 @@ class LaunchedServer:
             log.write(f"$ {' '.join(self.command)}\n".encode())
             log.flush()
             try:
-                self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                                 stdin=subprocess.DEVNULL, start_new_session=True)
             except FileNotFoundError:
                 raise UserError(f"cannot start the {self.server_type.name} server: {self.command[0]!r} is not "
