@@ -11,13 +11,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Optional
 
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, ServerType
-from nemo_eval.inference.server.launcher import log_tail
+from nemo_eval.inference.server.launcher import answers_ok, log_tail
 
 
 class ContainerServer:
@@ -84,12 +83,8 @@ class ContainerServer:
                 time.sleep(0.5)  # let the log copier catch the last lines
                 raise UserError(f"the {self.server_type.name} container exited while starting: "
                                 f"{log_tail(self.log_path, 1)}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
+            if answers_ok(url):
+                return
             if time.monotonic() > deadline:
                 raise UserError(f"the {self.server_type.name} container did not become healthy ({url}) within "
                                 f"{self.startup_timeout:g} s; see {self.log_path}")

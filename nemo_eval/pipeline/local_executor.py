@@ -15,26 +15,17 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, get_server_type
-from nemo_eval.inference.server.launcher import LaunchedServer, free_port, log_tail
+from nemo_eval.inference.server.launcher import LaunchedServer, answers_ok, free_port, log_tail
 from nemo_eval.pipeline.cluster_config import ClusterConfig
 from nemo_eval.pipeline.container_server import ContainerServer
 from nemo_eval.pipeline.steps import EvalJob, StepRunner, signal_group
 
 SANDBOX_STARTUP_S = 300.0
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @contextmanager
@@ -48,7 +39,7 @@ def started_sandbox(job: EvalJob, children: StepRunner, cluster: ClusterConfig) 
     address = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SANDBOX_STARTUP_S
-        while not _healthy(address + "/health"):
+        while not answers_ok(address + "/health"):
             if proc.poll() is not None:
                 raise UserError(f"step 'sandbox' failed (exit {proc.returncode}): {log_tail(log, 1)}; log: {log}")
             if time.monotonic() > deadline:

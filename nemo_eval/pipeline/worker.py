@@ -11,11 +11,11 @@ import argparse
 import os
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Optional, Sequence
 
 from nemo_eval.errors import UserError, run_main
+from nemo_eval.inference.server.launcher import answers_ok
 from nemo_eval.pipeline.steps import EvalJob, StepRunner
 
 PROG = "nemo-eval worker"
@@ -23,13 +23,7 @@ PROG = "nemo-eval worker"
 
 def wait_healthy(name: str, url: str, seconds: float, log_hint: str) -> None:
     deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
+    while not answers_ok(url):
         if time.monotonic() > deadline:
             raise UserError(f"the {name} at {url} did not answer within {seconds:.0f} s; see {log_hint}")
         time.sleep(1)

@@ -36,6 +36,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def answers_ok(url: str, timeout: float = 5.0) -> bool:
+    """Whether ``url`` answers HTTP 200 right now."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
 def log_tail(path: Path, lines: int = 20) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -106,12 +115,8 @@ class LaunchedServer:
                 print(f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}\n---", file=sys.stderr)
                 raise UserError(f"the {self.server_type.name} server exited with code {code} while starting; "
                                 f"see {self.log_path}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
+            if answers_ok(url):
+                return
             if time.monotonic() > deadline:
                 print(f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}\n---", file=sys.stderr)
                 raise UserError(f"the {self.server_type.name} server did not become healthy ({url}) within "
