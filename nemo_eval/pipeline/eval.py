@@ -158,7 +158,7 @@ def describe(job: EvalJob) -> str:
     for benchmark, seed in job.runs:
         lines.append(" ".join(job.generate_command(benchmark, seed, server, sandbox)[2:]))
         lines.append(" ".join(job.evaluate_command(benchmark, seed, sandbox)[2:]))
-    lines.append(f"nemo_eval.pipeline.summarize_results {job.output_dir}")
+    lines.append(" ".join(job.summarize_command()[2:]))
     return "\n".join(lines)
 
 

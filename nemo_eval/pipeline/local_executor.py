@@ -94,8 +94,7 @@ def run_local(job: EvalJob, cluster: ClusterConfig) -> int:
             return runner.report()
         summary = job.logs / "summarize-results.log"
         summary.unlink(missing_ok=True)  # this run's summary only
-        if runner.step("summarize-results", job.python + ["nemo_eval.pipeline.summarize_results", str(job.output_dir)],
-                       summary):
+        if runner.step("summarize-results", job.summarize_command(), summary):
             text = summary.read_text(encoding="utf-8", errors="replace")
             print("\n".join(line for line in text.splitlines() if not line.startswith("$ ")))
         return runner.report()

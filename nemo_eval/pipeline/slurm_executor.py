@@ -123,7 +123,7 @@ def summarize_script(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[st
     lines = _directives(cluster, "summarize", job.logs / "slurm-summarize-%j.out", 1, 0, code_dir)
     image = cluster.container_for("nemo_eval")
     lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval.pipeline.summarize_results "
-                 f"{shlex.quote(str(job.output_dir))}")
+                 f"{shlex.quote(str(job.output_dir))} --benchmarks {job.benchmarks_spec()}")
     return "\n".join(lines) + "\n"
 
 

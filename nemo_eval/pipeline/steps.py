@@ -65,6 +65,15 @@ class EvalJob:
     def benchmarks(self) -> list[str]:
         return list(dict.fromkeys(name for name, _ in self.runs))
 
+    def benchmarks_spec(self) -> str:
+        """The runs as ``--benchmarks`` says them: ``gsm8k:2,humaneval:0``."""
+        return ",".join(f"{b}:{sum(1 for name, seed in self.runs if name == b and seed is not None)}"
+                        for b in self.benchmarks())
+
+    def summarize_command(self) -> list[str]:
+        return self.python + ["nemo_eval.pipeline.summarize_results", str(self.output_dir),
+                              "--benchmarks", self.benchmarks_spec()]
+
     def generate_command(self, benchmark: str, seed: Optional[int], base_url: str, sandbox: str) -> list[str]:
         command = self.python + ["nemo_eval.inference.generate", f"++benchmark={benchmark}",
                                  f"++output_dir={hydra_value(str(self.output_dir))}",

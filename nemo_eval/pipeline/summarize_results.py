@@ -37,6 +37,17 @@ def _thresholds(specs: list[str]) -> list[tuple[str, float]]:
     return parsed
 
 
+def _only(files: dict[str, list[Path]], spec: str) -> dict[str, list[Path]]:
+    """Keep the files of the runs ``spec`` names (leftovers of earlier runs with other seeds go)."""
+    from nemo_eval.inference.config import output_name, parse_benchmark_runs
+
+    wanted: dict[str, set[str]] = {}
+    for benchmark, seed in parse_benchmark_runs(spec):
+        wanted.setdefault(benchmark, set()).add(output_name(seed))
+    kept = {b: [p for p in paths if p.name in wanted[b]] for b, paths in files.items() if b in wanted}
+    return {b: paths for b, paths in kept.items() if paths}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Summarize every benchmark under an output directory: one table per benchmark and "
@@ -45,6 +56,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--csv", type=Path, default=None, help="also write the metrics as CSV to this file")
     parser.add_argument("--per-example", type=Path, default=None,
                         help="write one CSV row per item (id, problem, expected, predicted, correct, tokens)")
+    parser.add_argument("--benchmarks", default=None, metavar="NAME:SEEDS,...",
+                        help="summarize only these runs (as nemo-eval eval --benchmarks: greedy + seeds 0..N-1); "
+                             "default: every output file found")
     parser.add_argument("--fail-under", action="append", default=[], metavar="BENCH.ROW.METRIC=VALUE",
                         help=f"exit with code {EXIT_BELOW_THRESHOLD} if the metric is below VALUE (repeatable)")
     args = parser.parse_args(argv)
@@ -52,6 +66,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.out_dir.is_dir():
         raise UserError(f"{args.out_dir} is not a directory")
     files = find_benchmark_files(args.out_dir)
+    if args.benchmarks:
+        files = _only(files, args.benchmarks)
     if not files:
         raise UserError(f"no <benchmark>/output-greedy.jsonl or output-rs<seed>.jsonl files under {args.out_dir}")
     metrics = {benchmark: compute_metrics(paths) for benchmark, paths in files.items()}

@@ -156,3 +156,15 @@ def test_majority_votes_group_answers_by_normalised_form():
     answers = ["\\dfrac12", "$\\frac{1}{2}$", "3", None]
     assert vote_key(answers[0]) == vote_key(answers[1]) and vote_key(None) is None
     assert majority_credit([vote_key(a) for a in answers], [True, True, False, False]) == 1.0
+
+
+def test_summarize_only_the_runs_named(tmp_path):
+    """Leftover files of an earlier run with more seeds are not mixed into this run's metrics."""
+    folder = tmp_path / "gsm8k"
+    folder.mkdir()
+    for name in ("output-greedy.jsonl", "output-rs0.jsonl", "output-rs1.jsonl"):
+        (folder / name).write_text(json.dumps({"id": "a", "is_correct": True, "predicted_answer": "1"}) + "\n")
+    result = run_cli("summarize-results", str(tmp_path), "--benchmarks", "gsm8k:1")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "metrics.json").read_text())["gsm8k"]
+    assert "greedy" in rows and "pass@1[avg-of-1]" in rows and "pass@2" not in rows
