@@ -133,7 +133,7 @@ def split_top_level(text: str, separator: str) -> list[str]:
     return parts
 
 
-def _closes_at_end(text: str, opening: int) -> bool:
+def _closes_at_end(text: str) -> bool:
     """Whether the bracket opened at 0 closes at the last character (not earlier)."""
     depth = 0
     for index, char in enumerate(text):
@@ -165,7 +165,7 @@ def split_structure(text: str) -> tuple[str, list, str]:
         return "equation", sides, ""
     if text.startswith("\\{") and text.endswith("\\}"):
         return "set", split_top_level(text[2:-2], ","), ""
-    if len(text) >= 2 and text[0] in "([" and text[-1] in ")]" and _closes_at_end(text, 0):
+    if len(text) >= 2 and text[0] in "([" and text[-1] in ")]" and _closes_at_end(text):
         inner = split_top_level(text[1:-1], ",")
         if len(inner) > 1:
             return "sequence", inner, text[0] + text[-1]

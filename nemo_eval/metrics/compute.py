@@ -83,9 +83,10 @@ def vote_key(answer: Any) -> Any:
     return None if answer is None else normalize_answer(str(answer))
 
 
-def _by_id(lines: list[dict[str, Any]], path: Path) -> dict[str, dict[str, Any]]:
+def graded_by_id(path: Path) -> dict[str, dict[str, Any]]:
+    """The graded lines of ``path`` by ``id`` (their position when they have none); ids must be unique."""
     rows = {}
-    for index, line in enumerate(lines):
+    for index, line in enumerate(load_graded(path)):
         key = str(line.get("id", index))
         if key in rows:
             raise UserError(f"{path}: id {key!r} appears twice")
@@ -115,7 +116,7 @@ def compute_metrics(files: list[Path]) -> dict[str, dict[str, Any]]:
 
 
 def _sampled_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
-    runs = [_by_id(load_graded(p), p) for p in paths]
+    runs = [graded_by_id(p) for p in paths]
     ids = set(runs[0])
     for path, run in zip(paths[1:], runs[1:]):
         if set(run) != ids:

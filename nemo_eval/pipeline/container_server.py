@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, ServerType
-from nemo_eval.inference.server.launcher import answers_ok, log_tail
+from nemo_eval.inference.server.launcher import log_tail, poll_until_healthy
 
 
 class ContainerServer:
@@ -74,21 +74,20 @@ class ContainerServer:
         except Exception:  # noqa: BLE001 - the container went away: nothing more to copy
             pass
 
+    def _exit_code(self) -> Optional[int]:
+        self.container.reload()
+        return self.container.attrs.get("State", {}).get("ExitCode", 0) if self.container.status == "exited" else None
+
     def _wait_healthy(self) -> None:
         url = self.root_url + self.server_type.health_path
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            self.container.reload()
-            if self.container.status == "exited":
-                time.sleep(0.5)  # let the log copier catch the last lines
-                raise UserError(f"the {self.server_type.name} container exited while starting: "
-                                f"{log_tail(self.log_path, 1)}; see {self.log_path}")
-            if answers_ok(url):
-                return
-            if time.monotonic() > deadline:
-                raise UserError(f"the {self.server_type.name} container did not become healthy ({url}) within "
-                                f"{self.startup_timeout:g} s; see {self.log_path}")
-            time.sleep(0.5)
+        outcome = poll_until_healthy(url, self.startup_timeout, self._exit_code, interval=0.5)
+        if outcome == "exited":
+            time.sleep(0.5)  # let the log copier catch the last lines
+            raise UserError(f"the {self.server_type.name} container exited while starting: "
+                            f"{log_tail(self.log_path, 1)}; see {self.log_path}")
+        if outcome == "timeout":
+            raise UserError(f"the {self.server_type.name} container did not become healthy ({url}) within "
+                            f"{self.startup_timeout:g} s; see {self.log_path}")
 
     def __exit__(self, *exc_info: object) -> None:
         container, self.container = self.container, None

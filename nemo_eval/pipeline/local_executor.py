@@ -11,19 +11,17 @@ failure, Ctrl-C and SIGTERM. A failed step is reported with its exit code and lo
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, get_server_type
-from nemo_eval.inference.server.launcher import LaunchedServer, answers_ok, free_port, log_tail
+from nemo_eval.inference.server.launcher import (LaunchedServer, free_port, log_tail, poll_until_healthy,
+                                                  terminate_group)
 from nemo_eval.pipeline.cluster_config import ClusterConfig
 from nemo_eval.pipeline.container_server import ContainerServer
-from nemo_eval.pipeline.steps import EvalJob, StepRunner, signal_group
+from nemo_eval.pipeline.steps import EvalJob, StepRunner
 
 SANDBOX_STARTUP_S = 300.0
 
@@ -38,22 +36,15 @@ def started_sandbox(job: EvalJob, children: StepRunner, cluster: ClusterConfig) 
                           + (["--image", image] if image else []), log)
     address = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SANDBOX_STARTUP_S
-        while not answers_ok(address + "/health"):
-            if proc.poll() is not None:
-                raise UserError(f"step 'sandbox' failed (exit {proc.returncode}): {log_tail(log, 1)}; log: {log}")
-            if time.monotonic() > deadline:
-                raise UserError(f"step 'sandbox' did not get healthy in {SANDBOX_STARTUP_S:.0f} s; log: {log}")
-            time.sleep(0.3)
+        outcome = poll_until_healthy(address + "/health", SANDBOX_STARTUP_S, proc.poll, interval=0.3)
+        if outcome == "exited":
+            raise UserError(f"step 'sandbox' failed (exit {proc.returncode}): {log_tail(log, 1)}; log: {log}")
+        if outcome == "timeout":
+            raise UserError(f"step 'sandbox' did not get healthy in {SANDBOX_STARTUP_S:.0f} s; log: {log}")
         print(f"nemo-eval eval: sandbox ({mode} mode) at {address}; log {log}", file=sys.stderr)
         yield address
     finally:
-        signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            signal_group(proc, signal.SIGKILL)
-            proc.wait()
+        terminate_group(proc, 30)
 
 
 @contextmanager
@@ -62,7 +53,7 @@ def server_url(job: EvalJob, cluster: ClusterConfig) -> Iterator[str]:
         yield job.server_address
         return
     server_type = get_server_type(job.server_type)
-    model = job.model or (server_type.default_model() if server_type.default_model else None)
+    model = server_type.model_or_default(job.model)
     if not model:
         raise UserError(f"server type {job.server_type} needs --model (a model path or name)")
     image = cluster.container_for("server", server_type.name)

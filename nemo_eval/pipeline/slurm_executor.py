@@ -95,7 +95,7 @@ def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: lis
     if launch:
         server_type = get_server_type(job.server_type)
         image = cluster.container_for("server", server_type.name)
-        model = job.model or (server_type.default_model() if server_type.default_model else None) or ""
+        model = server_type.model_or_default(job.model) or ""
         argv = server_type.command(LaunchArgs(model=model, port=server_port, gpus=job.server_gpus,
                                               nodes=job.server_nodes, extra_args=job.server_args,
                                               python="python3" if image else cluster.python))
@@ -127,22 +127,25 @@ def summarize_script(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[st
     return "\n".join(lines) + "\n"
 
 
+def render_scripts(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[str]) -> list[tuple[Path, str]]:
+    """``(path, text)`` of every eval script, then of the summarize script."""
+    folder = job.output_dir / "slurm"
+    count = min(job.num_jobs, len(job.runs))
+    scripts = [(folder / f"eval-{index}.sbatch",
+                eval_script(job, cluster, index, list(range(index, len(job.runs), count)), folder / "job.json",
+                            code_dir)) for index in range(count)]
+    return scripts + [(folder / "summarize.sbatch", summarize_script(job, cluster, code_dir))]
+
+
 def write_scripts(job: EvalJob, cluster: ClusterConfig, shell: Shell) -> tuple[list[Path], Path]:
     """Write job.json and every sbatch script; returns (eval scripts, summarize script)."""
-    folder = job.output_dir / "slurm"
     shell.write(job.logs / ".keep", "")
-    job_file = folder / "job.json"
-    shell.write(job_file, job.to_json())
-    count = min(job.num_jobs, len(job.runs))
-    scripts = []
-    for index in range(count):
-        path = folder / f"eval-{index}.sbatch"
-        shell.write(path, eval_script(job, cluster, index, list(range(index, len(job.runs), count)), job_file,
-                                      shell.code_dir))
-        scripts.append(path)
-    summary = folder / "summarize.sbatch"
-    shell.write(summary, summarize_script(job, cluster, shell.code_dir))
-    return scripts, summary
+    shell.write(job.output_dir / "slurm" / "job.json", job.to_json())
+    rendered = render_scripts(job, cluster, shell.code_dir)
+    for path, text in rendered:
+        shell.write(path, text)
+    paths = [path for path, _ in rendered]
+    return paths[:-1], paths[-1]
 
 
 def _previous_ids(shell: Shell, record: Path) -> list[str]:
@@ -205,13 +208,8 @@ def wait_for(shell: Shell, eval_ids: list[str], summary_id: str, job: EvalJob) -
 def run_slurm(job: EvalJob, cluster: ClusterConfig, dry_run: bool, wait: bool) -> int:
     shell: Shell = SshShell(cluster.ssh_tunnel) if cluster.ssh_tunnel else LocalShell()
     if dry_run:
-        shell = LocalShell() if not cluster.ssh_tunnel else shell
-        count = min(job.num_jobs, len(job.runs))
-        job_file = job.output_dir / "slurm" / "job.json"
-        for index in range(count):
-            print(f"# {job.output_dir / 'slurm' / f'eval-{index}.sbatch'}\n"
-                  + eval_script(job, cluster, index, list(range(index, len(job.runs), count)), job_file, shell.code_dir))
-        print(f"# {job.output_dir / 'slurm' / 'summarize.sbatch'}\n" + summarize_script(job, cluster, shell.code_dir))
+        for path, text in render_scripts(job, cluster, shell.code_dir):
+            print(f"# {path}\n{text}")
         print("# dry run: nothing written, nothing submitted")
         return 0
     record = job.output_dir / "slurm" / "submitted.json"

@@ -9,7 +9,6 @@ can end every running step at once (teardown).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nemo_eval.errors import UserError
-from nemo_eval.inference.server.launcher import log_tail
+from nemo_eval.inference.server.launcher import log_tail, signal_group
 from nemo_eval.inference.config import output_name
 from nemo_eval.overrides import hydra_value
 
@@ -181,10 +180,3 @@ class StepRunner:
             except subprocess.TimeoutExpired:
                 signal_group(proc, signal.SIGKILL)
                 proc.wait()
-
-
-def signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -10,23 +10,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
 from nemo_eval.errors import UserError, run_main
-from nemo_eval.inference.server.launcher import answers_ok
+from nemo_eval.inference.server.launcher import poll_until_healthy
 from nemo_eval.pipeline.steps import EvalJob, StepRunner
 
 PROG = "nemo-eval worker"
 
 
 def wait_healthy(name: str, url: str, seconds: float, log_hint: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not answers_ok(url):
-        if time.monotonic() > deadline:
-            raise UserError(f"the {name} at {url} did not answer within {seconds:.0f} s; see {log_hint}")
-        time.sleep(1)
+    if poll_until_healthy(url, seconds, interval=1.0) is not None:
+        raise UserError(f"the {name} at {url} did not answer within {seconds:.0f} s; see {log_hint}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

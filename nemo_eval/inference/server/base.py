@@ -49,6 +49,10 @@ class ServerType:
     def launchable(self) -> bool:
         return self.command is not None
 
+    def model_or_default(self, model: Optional[str]) -> Optional[str]:
+        """``model``, else this server type's default model (None when it has neither)."""
+        return model or (self.default_model() if self.default_model else None)
+
 
 SERVERS: Registry[ServerType] = Registry("server type")
 

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, ServerType
@@ -43,6 +43,41 @@ def answers_ok(url: str, timeout: float = 5.0) -> bool:
             return response.status == 200
     except (OSError, ValueError):
         return False
+
+
+def poll_until_healthy(url: str, timeout: float, exit_code: Callable[[], Optional[int]] = lambda: None,
+                       interval: float = 0.25) -> Optional[str]:
+    """Poll ``url`` until it answers 200: None then, ``"exited"`` once ``exit_code()`` is not None
+    (the thing being waited for died), ``"timeout"`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if exit_code() is not None:
+            return "exited"
+        if answers_ok(url):
+            return None
+        if time.monotonic() > deadline:
+            return "timeout"
+        time.sleep(interval)
+
+
+def signal_group(process: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the process group ``process`` leads (started with ``start_new_session``)."""
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def terminate_group(process: subprocess.Popen, grace: float) -> None:
+    """SIGTERM the group, wait up to ``grace`` s for its leader, then SIGKILL what is left of the group."""
+    if process.poll() is None:
+        signal_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    signal_group(process, signal.SIGKILL)
+    process.wait()
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -108,37 +143,19 @@ class LaunchedServer:
     def _wait_healthy(self) -> None:
         assert self.process is not None
         url = self.root_url + self.server_type.health_path
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            code = self.process.poll()
-            if code is not None:
-                print(f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}\n---", file=sys.stderr)
-                raise UserError(f"the {self.server_type.name} server exited with code {code} while starting; "
-                                f"see {self.log_path}")
-            if answers_ok(url):
-                return
-            if time.monotonic() > deadline:
-                print(f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}\n---", file=sys.stderr)
-                raise UserError(f"the {self.server_type.name} server did not become healthy ({url}) within "
-                                f"{self.startup_timeout:g} s; see {self.log_path} (raise ++server.startup_timeout "
-                                "for large models)")
-            time.sleep(0.25)
+        outcome = poll_until_healthy(url, self.startup_timeout, self.process.poll)
+        if outcome is None:
+            return
+        print(f"--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}\n---", file=sys.stderr)
+        if outcome == "exited":
+            raise UserError(f"the {self.server_type.name} server exited with code {self.process.returncode} while "
+                            f"starting; see {self.log_path}")
+        raise UserError(f"the {self.server_type.name} server did not become healthy ({url}) within "
+                        f"{self.startup_timeout:g} s; see {self.log_path} (raise ++server.startup_timeout "
+                        "for large models)")
 
     def stop(self) -> None:
         """Terminate the whole process group; SIGKILL what is left after the grace period."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=TERMINATE_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+        if process is not None and process.poll() is None:
+            terminate_group(process, TERMINATE_GRACE_S)
