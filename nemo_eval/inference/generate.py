@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
 
 from nemo_eval.errors import UserError, run_main
@@ -95,7 +94,7 @@ def run(config: GenerateConfig) -> int:
 def _address(config: GenerateConfig) -> str:
     if config.server.port is None:
         raise UserError("no server address: set ++server.base_url=http://HOST:PORT/v1 (or ++server.host and "
-                        f"++server.port), or launch one with ++server.server_type=llamacpp|vllm|sglang|trtllm|nemo")
+                        "++server.port), or launch one with ++server.server_type=llamacpp|vllm|sglang|trtllm|nemo")
     return f"http://{config.server.host}:{config.server.port}/v1"
 
 
