@@ -1,29 +1,37 @@
-"""Finding the final answer in a model's text (string scanning only, no eval).
+"""Finding the final answer in a model's text (string scanning only, no eval; linear in the text).
 
-Strategies, tried in the configured order (the first that finds something wins):
+One documented order (docs/evaluation.md), for ``mode="math"``:
 
-- ``boxed``: the last ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces kept), or ``\\boxed 5``;
-- ``tag``: the last ``<answer>...</answer>`` (the tag pair is configurable);
-- ``answer_is``: the last "The (final) answer is X" (up to the end of its sentence or line);
-- ``hash``: the last ``#### X`` (GSM8K's own format);
-- ``last_number``: the last number in the text (fallback).
+1. **Final-answer markers**, of the enabled ``strategies``; the one that occurs **last** in the text
+   wins, so a final statement beats an intermediate ``\\boxed{}``:
+   ``boxed`` (``\\boxed{}``/``\\fbox{}``; boxes next to each other, or joined only by "and"/commas, are
+   one list: ``\\boxed{2}, \\boxed{4}``), ``tag`` (``<answer>...</answer>``), ``answer_is`` ("the (final)
+   answer is X", "Answer: X"), ``answer_line`` (a "Final Answer" heading, the answer on the next line),
+   ``hash`` (``#### X``). What a marker captures is cleaned: a box inside wins, the sentence ends at
+   ". " or a line end, and when words remain ("The volume is 120") the last stated expression is taken.
+2. ``whole``: a text that is itself a bare answer (no prose: ``$\\frac{1}{2}$``, ``125 miles``,
+   ``x = 3``) is taken whole.
+3. **Fallbacks** (``last_math``, ``last_number``): the last ``$...$``/``\\(...\\)``/``\\[...\\]`` segment
+   or the last number (``2/3``, ``-1,234.5``, ``3,75``, ``12%``), whichever ends later.
+
+Other modes: ``gsm8k`` (markers, then numbers only), ``gsm8k_strict``/``gsm8k_flexible``
+(lm-evaluation-harness's two filters, exactly), ``multiple_choice`` (a letter, see
+:func:`extract_choice`), ``answer_line`` ("Answer: X" lines only).
 
 The strategy that found the answer is recorded, so metrics can report format adherence (answers
-found by anything but the ``last_number`` fallback). With ``reasoning_tags`` set (e.g.
-``<think>``/``</think>``), only the text after the closing tag is searched; an unclosed reasoning
-section (generation cut off while thinking) has no answer.
-
-:func:`lm_eval_gsm8k` reproduces lm-evaluation-harness's two GSM8K filters and its exact-match
-normalisation, so ``strict`` / ``flexible`` numbers are comparable with published lm-eval ones.
+found by a marker). With ``reasoning_tags`` set, only the text after the closing tag is searched.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
-STRATEGIES = ("boxed", "tag", "answer_is", "hash", "last_number")
+MARKERS = ("boxed", "tag", "answer_is", "answer_line", "hash")
+FALLBACKS = ("whole", "last_math", "last_number")
+STRATEGIES = MARKERS + FALLBACKS
+MODES = ("math", "gsm8k", "gsm8k_strict", "gsm8k_flexible", "multiple_choice", "answer_line")
 MAX_ANSWER_CHARS = 1000
 
 
@@ -32,7 +40,8 @@ class ExtractionConfig:
     """How answers are found in generations."""
 
     strategies: List[str] = field(default_factory=lambda: list(STRATEGIES), metadata={
-        "help": f"answer extraction strategies in priority order, from {', '.join(STRATEGIES)}"})
+        "help": f"enabled answer extraction strategies, from {', '.join(STRATEGIES)}; markers "
+                f"({', '.join(MARKERS)}) compete by position (the last in the text wins), then fallbacks"})
     answer_tags: List[str] = field(default_factory=lambda: ["<answer>", "</answer>"], metadata={
         "help": "opening and closing tag of the 'tag' strategy, e.g. \"['<SOLUTION>','</SOLUTION>']\""})
     reasoning_tags: Optional[List[str]] = field(default=None, metadata={
@@ -53,7 +62,8 @@ def validate(config: ExtractionConfig) -> Optional[str]:
     return None
 
 
-_BOXED = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+# ---------------------------------------------------------------- scanning helpers
+_BOXED = re.compile(r"\\\\?(?:boxed|fbox)(?![A-Za-z])")
 
 
 def _closing_braces(text: str) -> dict[int, int]:
@@ -67,65 +77,242 @@ def _closing_braces(text: str) -> dict[int, int]:
     return pairs
 
 
-def last_boxed(text: str) -> Optional[str]:
-    """Content of the last non-empty closed ``\\boxed{}`` / ``\\fbox{}`` (or ``\\boxed X``), else None.
-
-    Linear in the text: brace pairs are found in one pass (texts full of unclosed boxes are common
-    in cut-off generations and must not make extraction quadratic).
-    """
+def boxes(text: str, allow_unclosed: bool = False) -> list[tuple[int, int, str]]:
+    """``(start, end, content)`` of every non-empty ``\\boxed{}``/``\\fbox{}`` (or ``\\boxed X``), in order."""
+    found = []
     commands = list(_BOXED.finditer(text))
     if not commands:
-        return None
+        return found
     closes = _closing_braces(text)
-    for command in reversed(commands):
+    for command in commands:
         start = command.end()
         while start < len(text) and text[start] in " \t":
             start += 1
         if start < len(text) and text[start] == "{":
             end = closes.get(start)
-            content = text[start + 1:end].strip() if end is not None else ""
-            if content:
-                return content
+            if end is None and allow_unclosed:
+                content, end = text[start + 1:], len(text) - 1
+            else:
+                content = text[start + 1:end].strip() if end is not None else ""
+            if content.strip():
+                found.append((command.start(), end + 1, content.strip()))
         elif start > command.end():
             match = re.match(r"[^\s$]+", text[start:start + MAX_ANSWER_CHARS])
             if match and match.group(0).rstrip("."):
-                return match.group(0).rstrip(".")
-    return None
+                found.append((command.start(), start + match.end(), match.group(0).rstrip(".")))
+    return found
 
 
-def last_tagged(text: str, opening: str, closing: str) -> Optional[str]:
-    end = text.rfind(closing)
-    if end < 0:
+_CORRECTIONS = {"rather", "actually", "wait", "no", "not", "instead", "correction", "sorry", "mean", "but"}
+
+
+def _joinable(between: str) -> bool:
+    """Whether the text between two boxes joins them into one answer.
+
+    Commas, spacing and "and"/"or" alone join (``\\boxed{2}, \\boxed{4}``, ``\\boxed{1} \\quad \\text{and}``);
+    a few other words join only beside an "and" (``\\boxed{1} papers and \\boxed{2} bins``); a correction
+    ("or rather", "no"), a sentence end or a paragraph break does not.
+    """
+    if "\n\n" in between.strip():
+        return False
+    stripped = re.sub(r"\\(?:text|mbox|textbf)\{([^{}]*)\}", r" \1 ", between)
+    stripped = re.sub(r"\\[A-Za-z]+|[$()\[\]\\]", " ", stripped)
+    if "." in re.sub(r"\d\.\d", "", stripped).strip(" ."):
+        return False
+    words = [w.lower() for w in re.findall(r"[A-Za-z]{2,}", stripped)]
+    others = [w for w in words if w not in ("and", "or")]
+    if not others:
+        return True
+    return "and" in words and len(others) <= 3 and not set(others) & _CORRECTIONS
+
+
+def final_boxed(text: str, allow_unclosed: bool = False) -> Optional[tuple[int, str]]:
+    """``(start, content)`` of the last box, with the boxes joined to it (``\\boxed{1}, \\boxed{2}`` -> ``1, 2``)."""
+    found = boxes(text, allow_unclosed)
+    if not found:
         return None
-    start = text.rfind(opening, 0, end)
-    return text[start + len(opening):end].strip() if start >= 0 else None
+    group = [found[-1]]
+    for box in reversed(found[:-1]):
+        if not _joinable(text[box[1]:group[0][0]]):
+            break
+        group.insert(0, box)
+    contents = list(dict.fromkeys(box[2] for box in group))
+    return group[0][0], ", ".join(contents)
 
 
-ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*", re.I)
-HASH = re.compile(r"####\s*")
-NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+")
+def math_segments(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, content)`` of ``$$..$$``, ``$..$`` (one line), ``\\(..\\)``, ``\\[..\\]``, in order."""
+    segments, index = [], 0
+    while index < len(text):
+        if text.startswith("\\(", index) or text.startswith("\\[", index):
+            closing = "\\)" if text[index + 1] == "(" else "\\]"
+            end = text.find(closing, index + 2)
+            if end < 0 or (closing == "\\)" and "\n" in text[index:end]):
+                index += 2
+                continue
+            segments.append((index, end + 2, text[index + 2:end]))
+            index = end + 2
+        elif text[index] == "$" and (index == 0 or text[index - 1] != "\\"):
+            display = text.startswith("$$", index)
+            opening = 2 if display else 1
+            end = index + opening
+            while True:
+                end = text.find("$$" if display else "$", end)
+                if end < 0 or text[end - 1] != "\\":
+                    break
+                end += 1
+            if end < 0 or (not display and "\n" in text[index:end]):
+                index += opening
+                continue
+            segments.append((index, end + opening, text[index + opening:end]))
+            index = end + opening
+        else:
+            index += 1
+    return segments
 
 
-def _after_last(pattern: re.Pattern, text: str) -> Optional[str]:
-    """The rest of the line after the last match of ``pattern``, cut at a sentence-ending period."""
+_NUMBER = re.compile(r"(?<![\w.\\^_])-?(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+)(?:\.\d+|,\d{1,2}(?![\d,]))?"
+                     r"(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*%)?|-?\\[dt]?frac\{-?\d+\}\{\d+\}")
+_PROSE = re.compile(r"(?<![\\A-Za-z])(?:[A-Za-z]{3,}|is|of|to|in|it|so|we|be|as|at|by|an|if|on|my|no|do|he|up|us)"
+                    r"(?![A-Za-z])")
+_CONNECTORS = {"and", "or", "pct", "percent", "percentage", "sin", "cos", "tan", "cot", "sec", "csc", "log", "exp",
+               "max", "min", "gcd", "lcm", "det", "mod", "sqrt", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+               "inf", "infty", "pmod", "bmod"}
+_NOT_ANSWERS = re.compile(r"^(?:not|correct|incorrect|wrong|right|valid|invalid|reasonable|consistent|confirmed|"
+                          r"verified|as\s+follows|below|above|that|this|it|because|clear|obvious)\b", re.I)
+
+
+def _prose_words(text: str) -> list[tuple[int, str]]:
+    hidden = re.sub(r"\\(?:text|mbox|textbf|textit|mathrm|operatorname|mathbf|textnormal|end)\s*\{[^{}]*\}"
+                    r"|\\begin\s*\{[^{}]*\}(?:\s*\{[^{}]*\})?"
+                    r"|(?<=[\d)\]}])(?:and|or)(?=[A-Z(\[{\\\-\d])", lambda m: " " * len(m.group(0)), text)
+    return [(m.start(), m.group(0)) for m in _PROSE.finditer(hidden)
+            if m.group(0).lower() not in _CONNECTORS and not m.group(0).isupper()]   # ABCD, NO: names of points
+
+
+def is_bare_answer(text: str) -> bool:
+    """Whether ``text`` is an answer by itself: no prose, or only a short text, or words after the number."""
+    stripped = text.strip()
+    if not stripped or len(stripped) > 300 or _BOXED.search(stripped) or stripped.count("{") != stripped.count("}"):
+        return False
+    words = _prose_words(stripped)
+    if not words:
+        return True
+    if not re.search(r"\d", stripped):
+        return len(words) <= 4 and not re.search(r"[.!?]\s+\S", stripped)
+    last_digit = max(m.start() for m in re.finditer(r"\d", stripped))
+    return len(words) <= 3 and all(position > last_digit for position, _ in words)
+
+
+def clean(answer: str) -> str:
+    """Strip what surrounds an answer: delimiters, quotes, markdown bold, a final period."""
+    answer = answer.strip()
+    for _ in range(3):
+        answer = re.sub(r"^(?:\*\*|\\?[\"'`]|\\\[|\\\(|\$+)\s*|\s*(?:\*\*|\\?[\"'`]|\\\]|\\\)|\$+)$", "",
+                        answer).strip()
+        answer = re.sub(r"[\s.,;:]+$", "", answer) if not answer.endswith("\\.") else answer
+    return answer.strip()
+
+
+def _last_stated(text: str) -> Optional[tuple[int, str, str]]:
+    """``(end, answer, strategy)``: the last math segment with content, or the last number, whichever ends later."""
+    best = None
+    for start, end, content in math_segments(text):
+        if re.search(r"\d|\\[A-Za-z]", content) or len(content.strip()) > 2:
+            if not re.fullmatch(r"\s*[A-Za-z]{2,}\s*", content):  # "$ABCD$": a name, not an answer
+                best = (end, clean(content), "last_math")
+    last_number = None
+    for last_number in _NUMBER.finditer(text):
+        pass
+    if last_number and (best is None or last_number.end() > best[0]):
+        best = (last_number.end(), last_number.group(0).replace(" ", ""), "last_number")
+    return best
+
+
+def _sentence(text: str) -> str:
+    """The text up to the end of its sentence (". " or a line end outside math, braces and brackets)."""
+    depth, math = 0, False
+    for index, char in enumerate(text):
+        if char == "$" and (index == 0 or text[index - 1] != "\\"):
+            math = not math
+        elif char in "{([":
+            depth += 1
+        elif char in "})]":
+            depth = max(0, depth - 1)
+        elif char == "\n" and not math:
+            return text[:index]
+        elif not math and depth == 0 and char == "." and (index + 1 == len(text) or text[index + 1] in " \n"):
+            if not re.search(r"\d$", text[:index]) or index + 1 == len(text) or text[index + 1:index + 3].strip():
+                return text[:index]
+    return text
+
+
+def refine(captured: str) -> Optional[str]:
+    """The answer inside what a marker captured (see the module docstring)."""
+    sentence = _sentence(captured[:MAX_ANSWER_CHARS].lstrip(" :*\n"))
+    boxed = final_boxed(sentence)
+    if boxed:
+        return clean(boxed[1])
+    sentence = re.split(r",?\s+(?:since|because|which|as|so|given|when|where|if)\s", sentence, maxsplit=1)[0]
+    answer = clean(sentence)
+    if not answer or _NOT_ANSWERS.match(answer):
+        return None
+    if is_bare_answer(answer):
+        return answer
+    stated = _last_stated(answer)
+    return clean(stated[1]) if stated else answer
+
+
+# ---------------------------------------------------------------- markers
+_ANSWER_IS = re.compile(r"\b(?:final\s+)?answer\s*(?:is|was|would\s+be|should\s+be|=)\s*:?"
+                        r"|(?:^|(?<=\n))[\s*#>]*(?:final\s+)?answer\s*\**\s*[:\uff1a]|\bfinal\s+answer\s*\**\s*[:\uff1a]", re.I)
+_ANSWER_HEADING = re.compile(r"^[\s#*]*(?:final\s+)?answer[\s*:]*$", re.I | re.M)
+_HASH = re.compile(r"####\s*")
+
+
+def _last_match(pattern: re.Pattern, text: str) -> Optional[re.Match]:
     last = None
     for last in pattern.finditer(text):
         pass
-    if last is None:
-        return None
-    line = text[last.end():last.end() + MAX_ANSWER_CHARS].split("\n", 1)[0].strip()
-    line = re.split(r"\.(?:\s|$)", line, maxsplit=1)[0]  # "... is 42. So ..." -> "42" (keeps 3.5)
-    line = re.split(r",?\s+(?:since|because|as|which|so|given|when|where)\s", line, maxsplit=1)[0]
-    boxed = last_boxed(line)
-    answer = (boxed if boxed is not None else line).strip().strip("$*").strip()  # also markdown **bold**
-    return answer or None
+    return last
 
 
-def last_number(text: str) -> Optional[str]:
-    last = None
-    for last in NUMBER.finditer(text):
-        pass
-    return last.group(0).replace(",", "") if last else None
+def _markers(text: str, strategies: Sequence[str], answer_tags: Sequence[str]) -> list[tuple[int, str, str]]:
+    """``(position, answer, strategy)`` of the last occurrence of each enabled marker."""
+    found = []
+    spans = [(start, end) for start, end, _ in boxes(text)]
+    if "boxed" in strategies:
+        boxed = final_boxed(text)
+        if boxed:
+            plain = re.sub(r"\\text\{([^{}]*)\}", r"\1", boxed[1])   # \boxed{\text{The answer is } 15}
+            inner = refine(plain) if not is_bare_answer(plain) else clean(boxed[1])
+            if inner:
+                found.append((boxed[0], inner, "boxed"))
+    if "tag" in strategies:
+        opening, closing = answer_tags
+        end = text.rfind(closing)
+        start = text.rfind(opening, 0, end) if end >= 0 else -1
+        if start >= 0:
+            inner = refine(text[start + len(opening):end])
+            if inner:
+                found.append((start, inner, "tag"))
+    for name, pattern in (("answer_is", _ANSWER_IS), ("hash", _HASH)):
+        if name in strategies:
+            for match in reversed(list(pattern.finditer(text))[-5:]):
+                if any(start < match.start() < end for start, end in spans):
+                    continue   # "\\boxed{The answer is 15}": the box holds it
+                inner = refine(text[match.end():match.end() + MAX_ANSWER_CHARS])
+                if inner:
+                    found.append((match.start(), inner, name))
+                    break
+    if "answer_line" in strategies:
+        heading = _last_match(_ANSWER_HEADING, text)
+        if heading:
+            following = text[heading.end():].lstrip("\n ")
+            inner = refine(following.split("\n", 1)[0]) if following else None
+            if inner:
+                found.append((heading.start(), inner, "answer_line"))
+    return found
 
 
 def answer_section(generation: Optional[str], config: ExtractionConfig) -> Optional[str]:
@@ -144,22 +331,37 @@ def answer_section(generation: Optional[str], config: ExtractionConfig) -> Optio
 def extract_answer(generation: Optional[str], config: ExtractionConfig) -> tuple[Optional[str], Optional[str]]:
     """``(answer, strategy)`` for one generation; ``(None, None)`` when nothing is found."""
     text = answer_section(generation, config)
-    if text is None:
+    if text is None or not text.strip():
         return None, None
-    for strategy in config.strategies:
-        if strategy == "boxed":
-            answer = last_boxed(text)
-        elif strategy == "tag":
-            answer = last_tagged(text, *config.answer_tags)
-        elif strategy == "answer_is":
-            answer = _after_last(ANSWER_IS, text)
-        elif strategy == "hash":
-            answer = _after_last(HASH, text)
-        else:
-            answer = last_number(text)
+    strategies = config.strategies
+    markers = _markers(text, strategies, config.answer_tags)
+    if markers:
+        _, answer, strategy = max(markers, key=lambda found: found[0])
+        return answer[:MAX_ANSWER_CHARS], strategy
+    if "whole" in strategies and is_bare_answer(text):
+        answer = clean(text)
         if answer:
-            return answer[:MAX_ANSWER_CHARS], strategy
+            return answer[:MAX_ANSWER_CHARS], "whole"
+    stated = _last_stated(text)
+    if stated and stated[2] in strategies:
+        return stated[1][:MAX_ANSWER_CHARS], stated[2]
+    if stated and "last_number" in strategies:
+        number = _last_match(_NUMBER, text)
+        if number:
+            return number.group(0).replace(" ", ""), "last_number"
     return None, None
+
+
+def gold_answer(expected: object) -> str:
+    """The answer inside a gold text: itself when bare, else its last box(es) or its final statement."""
+    text = str(expected)
+    boxed = final_boxed(text, allow_unclosed=True)
+    if boxed:
+        return clean(boxed[1]) or text
+    if is_bare_answer(text):
+        return clean(text) or text
+    answer, _ = extract_answer(text, ExtractionConfig())
+    return answer if answer is not None else text
 
 
 def has_reasoning(line: dict, config: ExtractionConfig) -> Optional[bool]:
@@ -171,29 +373,3 @@ def has_reasoning(line: dict, config: ExtractionConfig) -> Optional[bool]:
     generation = line.get("generation") or ""
     opening, closing = config.reasoning_tags
     return closing in generation and generation.find(opening) < generation.rfind(closing)
-
-
-# lm-evaluation-harness gsm8k: filters "strict-match" and "flexible-extract", then exact_match with
-# ignore_case and regexes_to_ignore [",", "\$", "(?s).*#### ", "\.$"].
-LM_EVAL_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
-LM_EVAL_FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
-LM_EVAL_IGNORE = [re.compile(p) for p in (",", r"\$", r"(?s).*#### ", r"\.$")]
-
-
-def lm_eval_normalize(text: str) -> str:
-    for pattern in LM_EVAL_IGNORE:
-        text = pattern.sub("", text)
-    return text.strip().lower()
-
-
-def lm_eval_gsm8k(generation: Optional[str]) -> tuple[Optional[str], Optional[str]]:
-    """``(strict, flexible)`` answers as lm-eval's gsm8k filters pick them (None: "[invalid]")."""
-    text = generation or ""
-    strict = LM_EVAL_STRICT.search(text)
-    flexible = LM_EVAL_FLEXIBLE.findall(text)
-    last = next((group for group in flexible[-1] if group), None) if flexible else None
-    return (strict.group(1) if strict else None), last
-
-
-def lm_eval_match(answer: Optional[str], expected: object) -> bool:
-    return answer is not None and lm_eval_normalize(answer) == lm_eval_normalize(str(expected))

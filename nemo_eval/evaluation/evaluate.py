@@ -44,7 +44,9 @@ class EvaluateConfig:
     sandbox_address: str = field(default="http://127.0.0.1:6000", metadata={"help": "the sandbox service"})
     timeout: float = field(default=10.0, metadata={"help": "seconds per program (code) or per answer comparison (math)"})
     max_concurrency: int = field(default=16, metadata={"help": "sandbox executions at once"})
-    math_batch_size: int = field(default=100, metadata={"help": "answer comparisons per sandbox execution (math)"})
+    math_batch_size: int = field(default=1000, metadata={
+        "help": "at most this many answer comparisons per sandbox execution (math); pairs are split into one "
+                "batch per sandbox worker"})
     regrade: bool = field(default=False, metadata={"help": "grade lines that already have is_correct again"})
     extraction: ExtractionConfig = field(default_factory=ExtractionConfig)
 

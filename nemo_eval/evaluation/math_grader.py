@@ -1,16 +1,19 @@
-"""Grading math benchmarks: answers are extracted here, equivalence is decided in the sandbox.
+"""Grading math benchmarks: answers are extracted here, equivalence is decided in isolation.
 
 Extraction (``answer_extraction``) only scans strings, so it runs in our process. Deciding
-equivalence parses model-written math with sympy, which can execute code and hang, so it runs in
-the sandbox: the program is ``math_equivalence.py`` with ``math_normalize.py`` inlined. Identical
-(predicted, expected) pairs are decided once; pairs go in batches (``math_batch_size``) so the
-cost of starting Python and importing sympy is paid once per batch, and batches run concurrently
-on the sandbox's workers.
+equivalence parses model-written math with sympy, which can hang and eat memory, so it runs in the
+sandbox (``evaluate``) or in a local isolated worker (``local_worker``, the API's default): the
+program is ``math_equivalence.py`` with its helper modules inlined (:func:`grading_program`).
 
-Every pair has a soft time limit inside the batch (``timeout``, a timer signal). A pair stuck in
-C code ignores that signal; the sandbox then kills the batch at its hard limit, the verdicts
-printed so far are kept, the pair that was running is recorded as timed out (wrong), and the rest
-of the batch is sent again, so a hanging input never stalls the others.
+Identical (predicted, expected) pairs are decided once. The pairs are cut into one batch per
+sandbox worker (at most ``math_batch_size`` each), so the cost of starting Python and importing
+sympy is paid once per worker, and the batches run at the same time.
+
+Every pair has a soft time limit inside the batch (``timeout``, a timer signal). A batch stops by
+itself before the sandbox's hard limit and hands the rest back (``yield``), which is sent again; a
+pair stuck in C code ignores the timer, so the sandbox kills the batch at its hard limit: the
+verdicts printed so far are kept, that pair is recorded as timed out (wrong), and the rest of the
+batch is sent again, so a hanging input never stalls the others.
 """
 
 from __future__ import annotations
@@ -21,65 +24,88 @@ import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from nemo_eval.errors import UserError
-from nemo_eval.evaluation.answer_extraction import (ExtractionConfig, extract_answer, has_reasoning, lm_eval_gsm8k,
-                                                    lm_eval_match)
+from nemo_eval.evaluation.answer_extraction import ExtractionConfig, extract_answer, gold_answer, has_reasoning
+from nemo_eval.evaluation.answer_modes import lm_eval_gsm8k, lm_eval_match
 from nemo_eval.sandbox import SandboxClient
+from nemo_eval.sandbox.client import SandboxUnavailable
 
-_INLINE = "from nemo_eval.evaluation.math_normalize import *"
-_VERDICTS = {"1": True, "0": False, "T": False, "E": False}
+PROGRAM_MODULES = ("math_normalize", "math_structure", "math_latex", "math_values", "math_sets", "math_equivalence")
+VERDICTS = {"1": True, "0": False, "T": False, "E": False}
+UNAVAILABLE = "unavailable"
+GRADING_ERRORS = {"T": "timeout", "E": "grader error"}
 
 
 def grading_program() -> str:
-    """The standalone program run in the sandbox (standard library + sympy)."""
+    """The standalone program (standard library + sympy): the grading modules, inlined in order."""
     here = Path(__file__).parent
-    normalize = (here / "math_normalize.py").read_text(encoding="utf-8")
-    equivalence = (here / "math_equivalence.py").read_text(encoding="utf-8")
-    future = "from __future__ import annotations\n"
-    inline_at = equivalence.index(_INLINE)
-    line_end = equivalence.index("\n", inline_at)
-    body = equivalence[:inline_at] + normalize.replace(future, "") + equivalence[line_end:]
-    return future + body.replace(future, "")
+    parts = []
+    for name in PROGRAM_MODULES:
+        source = (here / f"{name}.py").read_text(encoding="utf-8")
+        source = re.sub(r"^from nemo_eval\.evaluation\.\w+ import .*$", "", source, flags=re.M)
+        parts.append(source.replace("from __future__ import annotations\n", ""))
+    return "from __future__ import annotations\n" + "\n".join(parts)
 
 
-class _Batcher:
-    """Decides pairs in the sandbox, batch by batch, retrying the rest of a batch that was killed."""
+def parse_verdicts(stdout: str, nonce: str, count: int) -> tuple[dict[int, str], bool]:
+    """``({position: verdict}, yielded)`` from a batch's output (lines without the nonce are ignored)."""
+    found = {}
+    for match in re.finditer(rf"^{nonce} (\d+) ([10TE])$", stdout, re.M):
+        position = int(match.group(1))
+        if position < count:
+            found[position] = match.group(2)
+    return found, bool(re.search(rf"^{nonce} yield$", stdout, re.M))
+
+
+def decide_in_batches(pairs: list, run: Callable[[list, str], tuple[dict[int, str], bool, Optional[str]]]) -> list[str]:
+    """Verdicts for ``pairs`` through ``run(pairs, nonce) -> (verdicts, yielded, failure)``, resending the rest.
+
+    ``failure`` is ``"timeout"`` when the batch was killed at its hard limit (the pair that was running
+    timed out), :data:`UNAVAILABLE` when the isolation could not run it (every pair left is a grader
+    error), another string when it died otherwise (that pair is a grader error), None when it ended.
+    """
+    verdicts: dict[int, str] = {}
+    remaining = list(range(len(pairs)))
+    while remaining:
+        found, yielded, failure = run([pairs[i] for i in remaining], secrets.token_hex(8))
+        verdicts.update({remaining[position]: verdict for position, verdict in found.items()})
+        left = [i for i in remaining if i not in verdicts]
+        if failure == UNAVAILABLE:
+            verdicts.update({i: "E" for i in left})
+            break
+        if left and not yielded:
+            verdicts[left[0]] = "T" if failure == "timeout" else "E"   # it was running when the batch ended
+            left = left[1:]
+        remaining = left
+    return [verdicts[i] for i in range(len(pairs))]
+
+
+class SandboxBatcher:
+    """Decides pairs in the sandbox service, one execution per batch."""
 
     def __init__(self, client: SandboxClient, timeout: float, max_timeout: float) -> None:
         self.client, self.timeout, self.max_timeout = client, timeout, max_timeout
         self.program = grading_program()
 
-    def decide(self, pairs: list[tuple[str, str]]) -> list[str]:
-        verdicts: dict[int, str] = {}
-        remaining = list(range(len(pairs)))
-        while remaining:
-            nonce = secrets.token_hex(8)
-            hard_limit = min(self.max_timeout, 2 * self.timeout + 10 + 0.5 * len(remaining))
-            payload = json.dumps({"nonce": nonce, "timeout": self.timeout, "pairs": [pairs[i] for i in remaining]})
-            result = self.client.execute(self.program, timeout=hard_limit, std_input=payload)
-            found = self._parse(result.get("stdout") or "", nonce, remaining)
-            verdicts.update(found)
-            left = [i for i in remaining if i not in found]
-            status = result.get("process_status")
-            if status != "timeout" and "Traceback (most recent call last)" in (result.get("stderr") or ""):
-                self._raise_for(result)  # pairs' own errors are caught in the program: this one is systemic
-            if left:
-                # the first undecided pair was running when the batch was killed (hard timeout, memory)
-                verdicts[left[0]] = "T" if status == "timeout" else "E"
-                left = left[1:]
-            remaining = left
-        return [verdicts[i] for i in range(len(pairs))]
+    def decide(self, pairs: list) -> list[str]:
+        return decide_in_batches(pairs, self._run)
 
-    @staticmethod
-    def _parse(stdout: str, nonce: str, remaining: list[int]) -> dict[int, str]:
-        found = {}
-        for match in re.finditer(rf"^{nonce} (\d+) ([10TE])$", stdout, re.M):
-            position = int(match.group(1))
-            if position < len(remaining):
-                found[remaining[position]] = match.group(2)
-        return found
+    def _run(self, pairs: list, nonce: str) -> tuple[dict[int, str], bool, Optional[str]]:
+        hard_limit = min(self.max_timeout, 2 * self.timeout + 10 + 0.5 * len(pairs))
+        budget = max(1.0, hard_limit - 2 * self.timeout - 5)
+        payload = json.dumps({"nonce": nonce, "timeout": self.timeout, "budget": budget, "pairs": pairs})
+        try:
+            result = self.client.execute(self.program, timeout=hard_limit, std_input=payload)
+        except SandboxUnavailable:   # after the client's retries: these pairs are recorded, the file goes on
+            return {}, False, UNAVAILABLE
+        found, yielded = parse_verdicts(result.get("stdout") or "", nonce, len(pairs))
+        yielded = yielded or bool(result.get("stdout_truncated"))   # lines lost in the middle: send those again
+        status = result.get("process_status")
+        if status != "timeout" and "Traceback (most recent call last)" in (result.get("stderr") or ""):
+            self._raise_for(result)  # the pairs' own errors are caught in the program: this one is systemic
+        return found, yielded, "timeout" if status == "timeout" else (None if status == "completed" else str(status))
 
     @staticmethod
     def _raise_for(result: dict[str, Any]) -> None:
@@ -92,18 +118,31 @@ class _Batcher:
         raise UserError(f"the math grading program failed in the sandbox: {last[:300]}")
 
 
+def largest_batch(max_output_chars: int, configured: int) -> int:
+    """The most pairs whose verdict lines fit the sandbox's output cap (``<nonce> <index> <v>`` each)."""
+    return max(1, min(configured, int(0.9 * max_output_chars) // (len(secrets.token_hex(8)) + 10)))
+
+
+def batches(pairs: list, workers: int, max_size: int) -> list[list]:
+    """One batch per worker (sympy is imported once per batch), none larger than ``max_size``."""
+    size = max(1, min(max_size, math.ceil(len(pairs) / max(1, workers))))
+    return [pairs[start:start + size] for start in range(0, len(pairs), size)]
+
+
 def decide_pairs(pairs: list[tuple[str, str]], config: Any) -> list[str]:
     """Verdicts (``1``/``0``/``T``/``E``) for unique pairs, using the sandbox at ``config.sandbox_address``."""
     if not pairs:
         return []
     client = SandboxClient(config.sandbox_address, max_concurrency=config.max_concurrency)
     try:
-        max_timeout = float(client.health().get("max_timeout", 120))
-        batcher = _Batcher(client, min(config.timeout, max_timeout), max_timeout)
-        size = max(1, min(config.math_batch_size, math.ceil(len(pairs) / config.max_concurrency)))
-        batches = [pairs[start:start + size] for start in range(0, len(pairs), size)]
-        with ThreadPoolExecutor(config.max_concurrency) as pool:
-            return [verdict for batch in pool.map(batcher.decide, batches) for verdict in batch]
+        health = client.health()
+        max_timeout = float(health.get("max_timeout", 120))
+        workers = min(config.max_concurrency, int(health.get("workers") or config.max_concurrency))
+        batcher = SandboxBatcher(client, min(config.timeout, max_timeout), max_timeout)
+        size = largest_batch(int(health.get("max_output_chars", 20000)), config.math_batch_size)
+        with ThreadPoolExecutor(workers) as pool:
+            decided = pool.map(batcher.decide, batches(pairs, workers, size))
+            return [verdict for batch in decided for verdict in batch]
     finally:
         client.close()
 
@@ -121,7 +160,7 @@ def grade_math_lines(lines: list[dict[str, Any]], config: Any) -> list[dict[str,
         line = {**line, "predicted_answer": predicted, "extraction_strategy": strategy}
         line.pop("grading_error", None)
         if predicted is not None:
-            key = (predicted, str(line["expected_answer"]))
+            key = (predicted, gold_answer(line["expected_answer"]))
             pair_index.setdefault(key, len(pairs))
             if len(pairs) == pair_index[key]:
                 pairs.append(key)
@@ -138,8 +177,8 @@ def grade_math_lines(lines: list[dict[str, Any]], config: Any) -> list[dict[str,
     for line in graded:
         verdict: Optional[str] = None
         if line["predicted_answer"] is not None:
-            verdict = verdicts[pair_index[(line["predicted_answer"], str(line["expected_answer"]))]]
-        line["is_correct"] = _VERDICTS.get(verdict, False)
-        if verdict in ("T", "E"):
-            line["grading_error"] = "timeout" if verdict == "T" else "grader error"
+            verdict = verdicts[pair_index[(line["predicted_answer"], gold_answer(line["expected_answer"]))]]
+        line["is_correct"] = VERDICTS.get(verdict, False)
+        if verdict in GRADING_ERRORS:
+            line["grading_error"] = GRADING_ERRORS[verdict]
     return graded

@@ -12,7 +12,7 @@ A line "has an answer" when its ``predicted_answer`` is not null (math) or, for 
 field (code), when its generation is not empty.
 
 Math files graded by ``evaluate`` also give ``format_adherence`` (answers found in the requested
-format, i.e. by any extraction strategy except the last-number fallback), ``reasoning_format``
+format, i.e. by a final-answer marker: ``\\boxed{}``, tags, "the answer is", ``####``; not by a fallback), ``reasoning_format``
 (closed reasoning sections, when reasoning tags were configured), ``accuracy_strict`` /
 ``accuracy_flexible`` (lm-evaluation-harness's GSM8K filters) and ``grading_errors`` (comparisons
 that timed out or failed, counted wrong). Majority votes group answers by their normalised form.
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nemo_eval.errors import UserError
+from nemo_eval.evaluation.answer_extraction import MARKERS
 from nemo_eval.evaluation.math_normalize import normalize_answer
 from nemo_eval.jsonl import read_jsonl
 from nemo_eval.metrics.estimators import majority_credit, mean_and_std, pass_at_k, wilson_interval
@@ -65,8 +66,7 @@ def _summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
         "avg_tokens": round(sum(tokens) / len(tokens), 1) if tokens else None,
     }
     if any("extraction_strategy" in line for line in lines):
-        row["format_adherence"] = _percent(sum(line.get("extraction_strategy") not in (None, "last_number")
-                                               for line in lines), total)
+        row["format_adherence"] = _percent(sum(line.get("extraction_strategy") in MARKERS for line in lines), total)
     if any("has_reasoning" in line for line in lines):
         row["reasoning_format"] = _percent(sum(bool(line.get("has_reasoning")) for line in lines), total)
     for variant in ("strict", "flexible"):
