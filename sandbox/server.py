@@ -5,7 +5,7 @@ API:
                     "timeout": seconds (default 10), "std_input": str (default "")}
         -> {"process_status": "completed"|"timeout"|"error", "stdout", "stderr", "return_code",
             "stdout_truncated", "stderr_truncated", "wall_time"}
-    GET  /health   -> {"status": "ok", ...limits}
+    GET  /health   -> {"status": "ok", ...limits, "workers", "cpus"}
 
 Malformed requests get a 400 with ``{"error": ...}``. Served by gunicorn
 (``gunicorn --chdir sandbox server:app``); settings come from ``SANDBOX_*`` environment variables
@@ -38,6 +38,8 @@ def limits_from_env() -> Limits:
 def create_app(limits: Limits | None = None) -> Flask:
     limits = limits or limits_from_env()
     pool = UidPool(limits)
+    # how many executions run at once and on how many CPUs: clients size their batches by it
+    capacity = {"workers": int(os.environ.get("SANDBOX_WORKERS") or 0) or None, "cpus": len(os.sched_getaffinity(0))}
     app = Flask("nemo-eval-sandbox")
 
     def bad(message: str):
@@ -45,7 +47,7 @@ def create_app(limits: Limits | None = None) -> Flask:
 
     @app.get("/health")
     def health():
-        return jsonify({"status": "ok", "languages": sorted(LANGUAGES), **asdict(limits)})
+        return jsonify({"status": "ok", "languages": sorted(LANGUAGES), **asdict(limits), **capacity})
 
     @app.post("/execute")
     def run():

@@ -12,7 +12,8 @@ One documented order (docs/evaluation.md), for ``mode="math"``:
 2. ``whole``: a text that is itself a bare answer (no prose: ``$\\frac{1}{2}$``, ``125 miles``,
    ``x = 3``) is taken whole.
 3. **Fallbacks** (``last_math``, ``last_number``): the last ``$...$``/``\\(...\\)``/``\\[...\\]`` segment
-   or the last number (``2/3``, ``-1,234.5``, ``3,75``, ``12%``), whichever ends later.
+   or the last number (``2/3``, ``-1,234.5``, ``3,75``, ``12%``), whichever ends later; not for a
+   response that was cut off (it stops mid-sentence, or the server said ``finish_reason: length``).
 
 Other modes: ``gsm8k`` (markers, then numbers only), ``gsm8k_strict``/``gsm8k_flexible``
 (lm-evaluation-harness's two filters, exactly), ``multiple_choice`` (a letter, see
@@ -264,7 +265,7 @@ def refine(captured: str) -> Optional[str]:
 
 
 # ---------------------------------------------------------------- markers
-_ANSWER_IS = re.compile(r"\b(?:final\s+)?answer\s*(?:is|was|would\s+be|should\s+be|=)\s*:?"
+_ANSWER_IS = re.compile(r"\b(?:final\s+answer|answer|correct\s+(?:option|choice))\s*(?:is|was|would\s+be|should\s+be|=)\s*:?"
                         r"|(?:^|(?<=\n))[\s*#>]*(?:final\s+)?answer\s*\**\s*[:\uff1a]|\bfinal\s+answer\s*\**\s*[:\uff1a]", re.I)
 _ANSWER_HEADING = re.compile(r"^[\s#*]*(?:final\s+)?answer[\s*:]*$", re.I | re.M)
 _HASH = re.compile(r"####\s*")
@@ -328,8 +329,23 @@ def answer_section(generation: Optional[str], config: ExtractionConfig) -> Optio
     return generation
 
 
-def extract_answer(generation: Optional[str], config: ExtractionConfig) -> tuple[Optional[str], Optional[str]]:
-    """``(answer, strategy)`` for one generation; ``(None, None)`` when nothing is found."""
+_UNFINISHED = re.compile(r"(?:[,:;=+\-*/^({\[]|\\[A-Za-z]+|\b(?:the|a|an|and|or|but|by|from|of|to|with|for|in|on|at|"
+                         r"as|is|are|was|be|that|which|then|we|so|since|because|if|let|this|these|it|its|our|"
+                         r"their|not|than|into|minus|plus|times|over))\s*$", re.I)
+
+
+def looks_unfinished(text: str) -> bool:
+    """Whether a response stops mid-sentence (a connector, an operator, an open bracket): it was cut off."""
+    return bool(_UNFINISHED.search(text.rstrip().rstrip("*").rstrip()[-200:]))
+
+
+def extract_answer(generation: Optional[str], config: ExtractionConfig,
+                   finished: bool = True) -> tuple[Optional[str], Optional[str]]:
+    """``(answer, strategy)`` for one generation; ``(None, None)`` when nothing is found.
+
+    A response that was cut off (``finished=False``, e.g. ``finish_reason: length``, or text that stops
+    mid-sentence) gets no fallback: an unfinished response has not stated an answer.
+    """
     text = answer_section(generation, config)
     if text is None or not text.strip():
         return None, None
@@ -342,6 +358,8 @@ def extract_answer(generation: Optional[str], config: ExtractionConfig) -> tuple
         answer = clean(text)
         if answer:
             return answer[:MAX_ANSWER_CHARS], "whole"
+    if not finished or looks_unfinished(text):
+        return None, None
     stated = _last_stated(text)
     if stated and stated[2] in strategies:
         return stated[1][:MAX_ANSWER_CHARS], stated[2]

@@ -6,8 +6,9 @@ sandbox (``evaluate``) or in a local isolated worker (``local_worker``, the API'
 program is ``math_equivalence.py`` with its helper modules inlined (:func:`grading_program`).
 
 Identical (predicted, expected) pairs are decided once. The pairs are cut into one batch per
-sandbox worker (at most ``math_batch_size`` each), so the cost of starting Python and importing
-sympy is paid once per worker, and the batches run at the same time.
+sandbox worker that can run at once (the sandbox's ``/health`` tells its workers and CPUs; at most
+``math_batch_size`` pairs and what fits its output cap), so the cost of starting Python and
+importing sympy is paid once per worker, and the batches run at the same time.
 
 Every pair has a soft time limit inside the batch (``timeout``, a timer signal). A batch stops by
 itself before the sandbox's hard limit and hands the rest back (``yield``), which is sent again; a
@@ -137,7 +138,8 @@ def decide_pairs(pairs: list[tuple[str, str]], config: Any) -> list[str]:
     try:
         health = client.health()
         max_timeout = float(health.get("max_timeout", 120))
-        workers = min(config.max_concurrency, int(health.get("workers") or config.max_concurrency))
+        workers = max(1, min(config.max_concurrency, int(health.get("workers") or config.max_concurrency),
+                             int(health.get("cpus") or config.max_concurrency)))
         batcher = SandboxBatcher(client, min(config.timeout, max_timeout), max_timeout)
         size = largest_batch(int(health.get("max_output_chars", 20000)), config.math_batch_size)
         with ThreadPoolExecutor(workers) as pool:
@@ -156,7 +158,8 @@ def grade_math_lines(lines: list[dict[str, Any]], config: Any) -> list[dict[str,
                             "(use the matching ++eval_type)")
     graded, pairs, pair_index = [], [], {}
     for line in lines:
-        predicted, strategy = extract_answer(line.get("generation"), extraction)
+        predicted, strategy = extract_answer(line.get("generation"), extraction,
+                                             finished=line.get("finish_reason") != "length")
         line = {**line, "predicted_answer": predicted, "extraction_strategy": strategy}
         line.pop("grading_error", None)
         if predicted is not None:

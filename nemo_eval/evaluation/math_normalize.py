@@ -78,9 +78,9 @@ def _unit_words(words: list) -> bool:
 
 
 def _describes_a_number(before: str, after: str) -> bool:
-    """Whether text between ``before`` and ``after`` is a unit or description of the number before it."""
+    """Whether text between ``before`` and ``after`` is a unit or description of the value before it."""
     rest = re.sub(r"^\s*\^\s*(?:\{\s*\d+\s*\}|\d)", "", after)
-    return bool(re.search(r"[\d})%.]\s*$", before)) and not re.sub(r"[\s.,;:!)]", "", rest)
+    return bool(re.search(r"(?:[\d})%.]|\\[A-Za-z]+)\s*$", before)) and not re.sub(r"[\s.,;:!)]", "", rest)
 
 
 def unwrap_commands(text: str, names: tuple) -> str:
@@ -115,6 +115,13 @@ def unwrap_commands(text: str, names: tuple) -> str:
         position = len(before)
 
 
+def _repeating(match: re.Match) -> str:
+    """``1.2\\overline{34}`` as the exact fraction it denotes."""
+    whole, fixed, period = match.group(1) or "0", match.group(2), match.group(3)
+    value = Fraction(f"{whole}.{fixed}" if fixed else whole) + Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+    return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+
 def _fix_shorthand(text: str) -> str:
     """``\\frac12`` -> ``\\frac{1}{2}``, ``\\frac{a}2`` -> ``\\frac{a}{2}``, ``\\sqrt2`` -> ``\\sqrt{2}``."""
     text = re.sub(r"\\[dtc]frac(?![a-zA-Z])", r"\\frac", text)
@@ -143,6 +150,7 @@ def normalize_answer(answer: object) -> str:
         text = text.replace(char, replacement)
     if _ESCAPED_COMMANDS.search(text):
         text = re.sub(r"(?<!\\)\\\\(?=[A-Za-z{}])", r"\\", text)
+    text = re.sub(r"\\mathbb\{R\}|\\R(?![a-zA-Z])|\\Reals(?![a-zA-Z])", lambda _: "(-\\infty,\\infty)", text)
     text = re.sub(r"\\(?:left|right)\s*\.", " ", text)
     text = re.sub(r"\\(?:left|right)(?![a-zA-Z])\s*", "", text)
     text = re.sub(r"\\(?:dollar(?![a-zA-Z])|\$)|\\euro(?![a-zA-Z])|\\pounds(?![a-zA-Z])|[\u20ac\u00a3\u00a5]", "", text)
@@ -157,6 +165,7 @@ def normalize_answer(answer: object) -> str:
     text = re.sub(r"(?<=[\d)\]}])(?:and|or)(?=[A-Z(\[{\\\-\d])", ",", text)  # W(x)=1orW(x)=-1
     text = unwrap_commands(text, _TEXT_WRAPPERS + _MATH_WRAPPERS)
     text = _fix_shorthand(text)
+    text = re.sub(r"(\d*)\.(\d*)\\(?:overline|bar|dot)\{(\d+)\}", _repeating, text)   # 0.\overline{3} -> 1/3
     text = text.replace("\\langle", "(").replace("\\rangle", ")").replace("\\lbrace", "\\{").replace("\\rbrace", "\\}")
     for pattern, replacement in _RELATIONS:
         text = re.sub(pattern, lambda _, fixed=replacement: fixed, text)
@@ -182,7 +191,7 @@ _MATH_WORDS = {"sqrt", "pi", "sin", "cos", "tan", "cot", "sec", "csc", "log", "l
 
 def _strip_unit_suffix(text: str) -> str:
     """``125 miles`` -> ``125``, ``3 hours ago`` -> ``3``: words after a number at the end describe it."""
-    match = re.fullmatch(r"(.*?[\d})%])\s+((?:[A-Za-z]+\.?\s*)+)(\^\s*\{?\d\}?)?", text)
+    match = re.fullmatch(r"(.*?(?:[\d})%]|\\[A-Za-z]+))\s+((?:[A-Za-z]+\.?\s*)+)(\^\s*\{?\d\}?)?", text)
     if not match:
         return text
     words = _WORD.findall(match.group(2))

@@ -129,6 +129,9 @@ def parse_answer(text: str) -> tuple:
     parts = split_top_level(text, ",")
     if len(parts) > 1:
         return "list", _flat([parse_answer(part) for part in parts if part])
+    builder = re.fullmatch(r"\\\{\s*([A-Za-z])\s*(?:\\mid|\||:)(.+)\\\}", text)   # \{x \mid x > 2\}
+    if builder:
+        return parse_answer(builder.group(2))
     member = re.match(rf"({_NAME})\\in(?![A-Za-z])", text)
     if member:
         return "member", member.group(1), parse_answer(text[member.end():])

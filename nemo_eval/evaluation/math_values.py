@@ -79,10 +79,30 @@ def _numbers_equal(p_text: str, g_text: str, p: Fraction, g: Fraction) -> bool:
     return False
 
 
+_BASE = re.compile(r"([0-9A-Za-z]+)_(\d+)")
+
+
+def _base_digits_equal(predicted: str, expected: str) -> Optional[bool]:
+    """A gold written in a base (``1011_2``) is matched by its digits (``1011``, ``1011_2``), not by its value.
+
+    None when the gold has no base subscript.
+    """
+    gold = _BASE.fullmatch(expected)
+    if not gold or gold.group(2) == "10":
+        return None
+    mine = _BASE.fullmatch(predicted)
+    if mine:
+        return mine.group(2) == gold.group(2) and mine.group(1).lower() == gold.group(1).lower()
+    return predicted.lower() == gold.group(1).lower()
+
+
 def values_equal(predicted: str, expected: str) -> bool:
     """Equality of two single values (normalised strings): numbers, text, then sympy."""
     if predicted == expected:
         return True
+    in_base = _base_digits_equal(predicted, expected)
+    if in_base is not None:
+        return in_base
     if is_percent(predicted) != is_percent(expected):
         bare_p, bare_g = predicted.rstrip("%"), expected.rstrip("%")
         if values_equal(bare_p, bare_g):
@@ -130,6 +150,9 @@ def sympy_equal(a: Any, b: Any, a_text: str = "", b_text: str = "") -> bool:
         return False
     symbols = sorted(a.free_symbols | b.free_symbols, key=str)
     if not symbols:
+        difference = a - b
+        if difference.is_Rational:   # exact after sympy's own evaluation: 2^{100} is never 2^{100}-1
+            return difference == 0
         return close_enough(a, b)
     return _equal_at_points(a, b, symbols)
 

@@ -37,7 +37,7 @@ class SandboxSettings:
 
     def environment(self) -> dict[str, str]:
         return {"SANDBOX_MAX_OUTPUT_CHARS": str(self.max_output_chars), "SANDBOX_MEMORY_MB": str(self.memory_mb),
-                "SANDBOX_MAX_TIMEOUT": str(self.max_timeout)}
+                "SANDBOX_MAX_TIMEOUT": str(self.max_timeout), "SANDBOX_WORKERS": str(self.workers)}
 
 
 @lru_cache(maxsize=1)

@@ -116,24 +116,26 @@ def test_evaluate_gsm8k_file_end_to_end(tmp_path, sandbox_url):
         {"id": "d", "expected_answer": "540", "generation": "I think 500"},
         {"id": "e", "expected_answer": "20", "generation": ""},
         {"id": "f", "expected_answer": "18", "generation": "\\boxed{18.0}"},
+        {"id": "g", "expected_answer": "18", "generation": "so far 18, and", "finish_reason": "length"},   # cut off
     ])
     result = run_cli("evaluate", f"++prediction_jsonl_files=[{out}]", f"++sandbox_address={sandbox_url}")
     assert result.returncode == 0, result.stderr
     rows = {r["id"]: r for r in read(out)}
-    assert [rows[i]["is_correct"] for i in "abcdef"] == [True, True, True, False, False, True]
-    assert [rows[i]["extraction_strategy"] for i in "abcdef"] == ["hash", "boxed", "answer_is", "last_number", None, "boxed"]
-    assert rows["e"]["predicted_answer"] is None
+    assert [rows[i]["is_correct"] for i in "abcdefg"] == [True, True, True, False, False, True, False]
+    assert [rows[i]["extraction_strategy"] for i in "abcdefg"] == [
+        "hash", "boxed", "answer_is", "last_number", None, "boxed", None]
+    assert rows["e"]["predicted_answer"] is None and rows["g"]["predicted_answer"] is None
     # gsm8k's benchmark.yaml turns on lm-eval's filters: strict needs "#### N", flexible takes the last number
-    assert [rows[i]["is_correct_strict"] for i in "abcdef"] == [True, False, False, False, False, False]
-    assert [rows[i]["is_correct_flexible"] for i in "abcdef"] == [True, False, True, False, False, False]
+    assert [rows[i]["is_correct_strict"] for i in "abcdefg"] == [True, False, False, False, False, False, False]
+    assert [rows[i]["is_correct_flexible"] for i in "abcdefg"] == [True, False, True, False, False, False, True]
     before = out.read_bytes()
     again = run_cli("evaluate", f"++prediction_jsonl_files=[{out}]", f"++sandbox_address={sandbox_url}")
-    assert again.returncode == 0 and "graded 0 of 6" in again.stderr and out.read_bytes() == before
+    assert again.returncode == 0 and "graded 0 of 7" in again.stderr and out.read_bytes() == before
     metrics = run_cli("compute-metrics", "--prediction_jsonl_files", str(out), "--benchmark", "gsm8k")
     greedy = json.loads(metrics.stdout[metrics.stdout.index("{"):])["gsm8k"]["greedy"]
-    assert greedy["accuracy"] == 66.67 and greedy["no_answer"] == 16.67
-    assert greedy["accuracy_strict"] == 16.67 and greedy["accuracy_flexible"] == 33.33
-    assert greedy["format_adherence"] == 66.67          # found by boxed/answer_is/hash, not the last-number fallback
+    assert greedy["accuracy"] == 57.14 and greedy["no_answer"] == 28.57
+    assert greedy["accuracy_strict"] == 14.29 and greedy["accuracy_flexible"] == 42.86   # lm-eval's: no cut-off rule
+    assert greedy["format_adherence"] == 57.14          # found by boxed/answer_is/hash, not the last-number fallback
 
 
 def test_override_beats_benchmark_defaults_and_reasoning_tags(tmp_path, sandbox_url):
