@@ -141,6 +141,18 @@ def final_boxed(text: str, allow_unclosed: bool = False) -> Optional[tuple[int, 
     return group[0][0], ", ".join(contents)
 
 
+def last_boxes(text: str, count: int) -> Optional[str]:
+    """The last ``count`` boxes joined as one list (answers to a question in several parts), or None."""
+    found = boxes(text)[-count:]
+    if len(found) < count:
+        return None
+    for before, after in zip(found, found[1:]):
+        between = {w.lower() for w in re.findall(r"[A-Za-z]+", text[before[1]:after[0]])}
+        if between & (_CORRECTIONS | {"mistake", "wrong", "incorrect", "oops"}):
+            return None   # the later box corrects the earlier one
+    return ", ".join(box[2] for box in found)
+
+
 def math_segments(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, content)`` of ``$$..$$``, ``$..$`` (one line), ``\\(..\\)``, ``\\[..\\]``, in order."""
     segments, index = [], 0
@@ -172,6 +184,7 @@ def math_segments(text: str) -> list[tuple[int, int, str]]:
     return segments
 
 
+_BOLD = re.compile(r"\*\*([^*\n:]{1,40}?)\*\*(?!\s*:)")
 _NUMBER = re.compile(r"(?<![\w.\\^_])-?(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+)(?:\.\d+|,\d{1,2}(?![\d,]))?"
                      r"(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*%)?|-?\\[dt]?frac\{-?\d+\}\{\d+\}")
 _PROSE = re.compile(r"(?<![\\A-Za-z])(?:[A-Za-z]{3,}|is|of|to|in|it|so|we|be|as|at|by|an|if|on|my|no|do|he|up|us)"
@@ -227,6 +240,10 @@ def _last_stated(text: str) -> Optional[tuple[int, str, str]]:
         pass
     if last_number and (best is None or last_number.end() > best[0]):
         best = (last_number.end(), last_number.group(0).replace(" ", ""), "last_number")
+    offset = max(0, len(text) - 300)
+    bold = _last_match(_BOLD, text[offset:])   # "The 100th day is a **Friday**."
+    if bold and (best is None or offset + bold.end() > best[0]):
+        best = (offset + bold.end(), clean(bold.group(1)), "last_math")
     return best
 
 
@@ -335,8 +352,17 @@ _UNFINISHED = re.compile(r"(?:[,:;=+\-*/^({\[]|\\[A-Za-z]+|\b(?:the|a|an|and|or|
 
 
 def looks_unfinished(text: str) -> bool:
-    """Whether a response stops mid-sentence (a connector, an operator, an open bracket): it was cut off."""
-    return bool(_UNFINISHED.search(text.rstrip().rstrip("*").rstrip()[-200:]))
+    """Whether a response was cut off: it stops mid-sentence (a connector, an operator, an open bracket, a
+    lowercase word ending a sentence of four words or more) or inside an unclosed ``<think>`` section."""
+    if "<think>" in text and "</think>" not in text:
+        return True
+    tail = text.rstrip().rstrip("*").rstrip()[-200:]
+    if _UNFINISHED.search(tail):
+        return True
+    last_sentence = re.split(r"[.!?\n]", tail)[-1]
+    if re.search(r"\d[\d,.]*\$?\s*(?:[A-Za-z]+\s*){0,2}$", tail):
+        return False   # "... so 26 dollars", "she makes $18 every day": a number and its unit end it
+    return bool(re.search(r"[a-z]$", tail)) and len(last_sentence.split()) >= 4
 
 
 def extract_answer(generation: Optional[str], config: ExtractionConfig,
@@ -349,6 +375,8 @@ def extract_answer(generation: Optional[str], config: ExtractionConfig,
     text = answer_section(generation, config)
     if text is None or not text.strip():
         return None, None
+    if "<think>" in text and "</think>" not in text:
+        return None, None   # cut off while reasoning: a box in there is a guess, not an answer
     strategies = config.strategies
     markers = _markers(text, strategies, config.answer_tags)
     if markers:
@@ -380,6 +408,28 @@ def gold_answer(expected: object) -> str:
         return clean(text) or text
     answer, _ = extract_answer(text, ExtractionConfig())
     return answer if answer is not None else text
+
+
+def _parts(answer: str) -> int:
+    from nemo_eval.evaluation.math_normalize import normalize_answer
+    from nemo_eval.evaluation.math_structure import split_top_level
+
+    return len([part for part in split_top_level(normalize_answer(answer), ",") if part])
+
+
+def extract_for_gold(generation: Optional[str], gold: str, config: ExtractionConfig,
+                     finished: bool = True) -> tuple[Optional[str], Optional[str]]:
+    """:func:`extract_answer`, except that a question with a several-part gold (``3, 5``) answered in several
+    boxes ("(a) ... \\boxed{3}. (b) ... \\boxed{5}") gets those boxes as one list."""
+    answer, strategy = extract_answer(generation, config, finished)
+    if strategy == "boxed" and answer is not None:
+        wanted = _parts(gold)
+        if wanted > 1 and _parts(answer) == 1:
+            text = answer_section(generation, config) or ""
+            joined = last_boxes(text, wanted)
+            if joined:
+                return joined, strategy
+    return answer, strategy
 
 
 def has_reasoning(line: dict, config: ExtractionConfig) -> Optional[bool]:

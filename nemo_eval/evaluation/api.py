@@ -77,8 +77,10 @@ def math_verdicts(pairs: Iterable[tuple[str, str]], sandbox: Optional[str] = Non
     items = [(str(prediction) if prediction is not None else None, str(gold)) for prediction, gold in pairs]
     answers = []
     for prediction, gold in items:
-        answer = chain.extract_answer(prediction, chain.ExtractionConfig())[0] if extract else prediction
-        answers.append((answer, chain.gold_answer(gold) if extract else gold))
+        if extract:
+            gold = chain.gold_answer(gold)
+            prediction = chain.extract_for_gold(prediction, gold, chain.ExtractionConfig())[0]
+        answers.append((prediction, gold))
     unique = list(dict.fromkeys(pair for pair in answers if pair[0] is not None))
     if sandbox is None:
         decided = _pool(timeout).decide(unique)

@@ -161,10 +161,13 @@ def _matrices_match(predicted: tuple, expected: tuple) -> bool:
     return all(nodes_match(parse_answer(x), parse_answer(y)) for x, y in zip(a[0], b[0]))
 
 
-def _gold_choice(expected: str) -> Optional[str]:
+def _gold_choice(expected: str) -> tuple[Optional[str], Optional[str]]:
+    """``(letter, value)`` of a multiple-choice gold: ``B``, ``(B)``, ``\\text{(B)}``, ``\\textbf{(D) }15``."""
     normalized = normalize_answer(expected)
-    match = re.fullmatch(r"\(?([A-J])\)?", normalized)
-    return match.group(1) if match else None
+    if re.fullmatch(r"\(?([A-J])\)?", normalized):
+        return normalized.strip("()"), None
+    match = re.fullmatch(r"(?:\\text\{)?\(([A-J])\)\}?(.+)", normalized)
+    return (match.group(1), match.group(2)) if match else (None, None)
 
 
 def answers_match(predicted: Optional[str], expected: Any) -> bool:
@@ -176,9 +179,12 @@ def answers_match(predicted: Optional[str], expected: Any) -> bool:
         return False
     if p_text == g_text:
         return True
-    letter = _gold_choice(str(expected))
+    letter, value = _gold_choice(str(expected))
     if letter:
-        return choice_letter(predicted) == letter
+        mine = choice_letter(predicted)
+        if mine or value is None:
+            return mine == letter
+        return nodes_match(parse_answer(p_text), parse_answer(value))   # (D) 15: the value itself counts too
     return nodes_match(parse_answer(p_text), parse_answer(g_text))
 
 

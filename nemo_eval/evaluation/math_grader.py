@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from nemo_eval.errors import UserError
-from nemo_eval.evaluation.answer_extraction import ExtractionConfig, extract_answer, gold_answer, has_reasoning
+from nemo_eval.evaluation.answer_extraction import ExtractionConfig, extract_for_gold, gold_answer, has_reasoning
 from nemo_eval.evaluation.answer_modes import lm_eval_gsm8k, lm_eval_match
 from nemo_eval.sandbox import SandboxClient
 from nemo_eval.sandbox.client import SandboxUnavailable
@@ -158,8 +158,8 @@ def grade_math_lines(lines: list[dict[str, Any]], config: Any) -> list[dict[str,
                             "(use the matching ++eval_type)")
     graded, pairs, pair_index = [], [], {}
     for line in lines:
-        predicted, strategy = extract_answer(line.get("generation"), extraction,
-                                             finished=line.get("finish_reason") != "length")
+        predicted, strategy = extract_for_gold(line.get("generation"), gold_answer(line["expected_answer"]),
+                                               extraction, finished=line.get("finish_reason") != "length")
         line = {**line, "predicted_answer": predicted, "extraction_strategy": strategy}
         line.pop("grading_error", None)
         if predicted is not None:

@@ -255,6 +255,6 @@ _CHOICE = re.compile(r"^(?:\\text\{)?\(?([A-J])\)?\}?(?:[.:)]?(?:\s.*)?)?$", re.
 def choice_letter(text: str) -> Optional[str]:
     """The multiple-choice letter of an answer like ``(B)``, ``B``, ``B) 12``, ``\\textbf{(B)}``; else None."""
     cleaned = unwrap_commands(str(text), _TEXT_WRAPPERS + _MATH_WRAPPERS)
-    cleaned = _DELIMITERS.sub("", cleaned).strip()
+    cleaned = _SPACING.sub(" ", _DELIMITERS.sub("", cleaned)).strip()
     match = _CHOICE.match(cleaned)
     return match.group(1) if match else None

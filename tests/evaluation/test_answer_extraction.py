@@ -16,7 +16,8 @@ from nemo_eval.evaluation.api import extract_answer as api_extract
     ("$\\boxed{x^{2}+\\frac{1}{2}}$.", "x^{2}+\\frac{1}{2}", "boxed"),                            # nested braces
     ("\\fbox{7}", "7", "boxed"),
     ("The answer is \\boxed 42.", "42", "boxed"),                                                  # \boxed X form
-    ("\\boxed{12 and never closed", "12", "last_number"),                                           # unclosed box
+    ("\\boxed{12 and never closed", None, None),                 # an unclosed box: cut off, no answer
+    ("so the total is \\boxed{12", "12", "last_number"),          # an unclosed box at the end: its number
     ("<answer> 17 </answer> then 3", "17", "tag"),
     ("Thus, the final answer is $\\frac{3}{4}$. I hope it is correct.", "\\frac{3}{4}", "answer_is"),
     ("The answer is: 3.5\nmore text 9", "3.5", "answer_is"),                                       # keeps decimals
