@@ -258,3 +258,12 @@ def choice_letter(text: str) -> Optional[str]:
     cleaned = _SPACING.sub(" ", _DELIMITERS.sub("", cleaned)).strip()
     match = _CHOICE.match(cleaned)
     return match.group(1) if match else None
+
+
+def vote_key(answer: object) -> str:
+    """The key majority voting groups answers by: the canonical text, with plain numbers as exact values
+    (``0.5``, ``1/2`` and ``\\frac{1}{2}`` are one vote; ``0.333`` and ``\\frac13`` stay two)."""
+    text = normalize_answer(answer)
+    value = as_number(text.rstrip("%"))
+    return text if value is None else f"{value}{'%' if is_percent(text) else ''}"
+

@@ -15,7 +15,8 @@ Math files graded by ``evaluate`` also give ``format_adherence`` (answers found 
 format, i.e. by a final-answer marker: ``\\boxed{}``, tags, "the answer is", ``####``; not by a fallback), ``reasoning_format``
 (closed reasoning sections, when reasoning tags were configured), ``accuracy_strict`` /
 ``accuracy_flexible`` (lm-evaluation-harness's GSM8K filters) and ``grading_errors`` (comparisons
-that timed out or failed, counted wrong). Majority votes group answers by their normalised form.
+that timed out or failed, counted wrong). Majority votes group answers by their canonical form
+(``math_normalize.vote_key``: plain numbers by exact value, so ``0.5`` and ``\\frac{1}{2}`` are one vote).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, Optional
 
 from nemo_eval.errors import UserError
 from nemo_eval.evaluation.answer_extraction import MARKERS
-from nemo_eval.evaluation.math_normalize import normalize_answer
+from nemo_eval.evaluation.math_normalize import vote_key as canonical_vote
 from nemo_eval.jsonl import read_jsonl
 from nemo_eval.metrics.estimators import majority_credit, mean_and_std, pass_at_k, wilson_interval
 
@@ -80,7 +81,7 @@ def _summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 def vote_key(answer: Any) -> Any:
     """The form majority voting groups answers by (None stays None: no answer, no vote)."""
-    return None if answer is None else normalize_answer(str(answer))
+    return None if answer is None else canonical_vote(str(answer))
 
 
 def graded_by_id(path: Path) -> dict[str, dict[str, Any]]:

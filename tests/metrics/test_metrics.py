@@ -154,7 +154,8 @@ def test_majority_votes_group_answers_by_normalised_form():
     from nemo_eval.metrics.estimators import majority_credit
 
     answers = ["\\dfrac12", "$\\frac{1}{2}$", "3", None]
-    assert vote_key(answers[0]) == vote_key(answers[1]) and vote_key(None) is None
+    assert vote_key(answers[0]) == vote_key(answers[1]) == vote_key("0.5") == vote_key("1/2") and vote_key(None) is None
+    assert vote_key("0.333") != vote_key("\\frac13") and vote_key("50\\%") != vote_key("50")
     assert majority_credit([vote_key(a) for a in answers], [True, True, False, False]) == 1.0
 
 
