@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import re
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from nemo_eval.evaluation.math_latex import *  # noqa: F401,F403  (inlined in the sandbox program)
 from nemo_eval.evaluation.math_normalize import *  # noqa: F401,F403  (inlined in the sandbox program)
@@ -171,19 +171,28 @@ def close_enough(a: Any, b: Any, digits: int = 40) -> bool:
         return False
 
 
-def _equal_at_points(a: Any, b: Any, symbols: list) -> bool:
+def values_at_points(a: Any, b: Any, seed: int, tries: int = 12) -> Iterator[tuple[Any, Any]]:
+    """``(a, b)`` evaluated at 40 digits at random rational points of their variables (points where either
+    is undefined are skipped)."""
     import sympy
 
-    generator = random.Random(7)
-    checked = 0
-    for _ in range(12):
+    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+    generator = random.Random(seed)
+    for _ in range(tries):
         point = {s: sympy.Rational(generator.randint(11, 97), generator.randint(7, 31)) for s in symbols}
         try:
             x, y = sympy.N(a.subs(point), 40), sympy.N(b.subs(point), 40)
         except (TypeError, ValueError, ArithmeticError):
             continue
-        if not (x.is_number and y.is_number) or x.has(sympy.nan, sympy.zoo) or y.has(sympy.nan, sympy.zoo):
-            continue
+        if x.is_number and y.is_number and not (x.has(sympy.nan, sympy.zoo) or y.has(sympy.nan, sympy.zoo)):
+            yield x, y
+
+
+def _equal_at_points(a: Any, b: Any, symbols: list) -> bool:
+    import sympy
+
+    checked = 0
+    for x, y in values_at_points(a, b, seed=7):
         if not close_enough(x, y, 30):
             return False
         checked += 1
@@ -195,25 +204,15 @@ def _equal_at_points(a: Any, b: Any, symbols: list) -> bool:
         return False
 
 
-
 def proportional(left: str, right: str) -> bool:
     """Whether two expressions differ by a non-zero constant factor (equations ``2y=4x+2`` and ``y=2x+1``)."""
     a, b = latex_value(left), latex_value(right)
     if a is None or b is None or b == 0 or not (a.free_symbols or b.free_symbols):
         return False
-    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
-    import sympy
-
-    generator, ratios = random.Random(11), []
-    for _ in range(8):
-        point = {s: sympy.Rational(generator.randint(11, 97), generator.randint(7, 31)) for s in symbols}
-        try:
-            x, y = sympy.N(a.subs(point), 40), sympy.N(b.subs(point), 40)
-        except (TypeError, ValueError, ArithmeticError):
-            continue
-        if y == 0 or not (x.is_number and y.is_number):
-            continue
-        ratios.append(x / y)
+    ratios = []
+    for x, y in values_at_points(a, b, seed=11, tries=8):
+        if y != 0:
+            ratios.append(x / y)
         if len(ratios) == 3:
             break
     return len(ratios) == 3 and ratios[0] != 0 and all(close_enough(r, ratios[0], 30) for r in ratios)
