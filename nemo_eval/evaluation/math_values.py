@@ -26,7 +26,7 @@ from nemo_eval.evaluation.math_normalize import *  # noqa: F401,F403  (inlined i
 MIN_SIGNIFICANT_DIGITS = 3
 _TEXT_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _MATH_NAMES = {"sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-               "log", "exp", "infty", "inf", "max", "min", "gcd", "lcm", "abs", "floor", "ceil", "det", "frac"}
+               "log", "exp", "infty", "inf", "infinity", "max", "min", "gcd", "lcm", "abs", "floor", "ceil", "det", "frac"}
 
 
 def _is_text(text: str) -> bool:
