@@ -95,6 +95,12 @@ def evaluate_file(path: Path, config: EvaluateConfig, overridden: frozenset[str]
     return len(lines), len(todo), sum(bool(line.get("is_correct")) for line in lines)
 
 
+def check_settings(config: EvaluateConfig) -> None:
+    """One-line errors for settings out of range (also checked by the launcher before it starts)."""
+    if config.math_batch_size < 1 or config.max_concurrency < 1 or config.timeout <= 0:
+        raise UserError("++math_batch_size and ++max_concurrency must be >= 1 and ++timeout > 0")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -108,8 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _, overrides = parser.parse_known_args(argv)
     config = parse_overrides(EvaluateConfig, overrides)
     overridden = frozenset(raw.lstrip("+~").split("=", 1)[0].strip() for raw in overrides)
-    if config.math_batch_size < 1 or config.max_concurrency < 1 or config.timeout <= 0:
-        raise UserError("++math_batch_size and ++max_concurrency must be >= 1 and ++timeout > 0")
+    check_settings(config)
     if not config.prediction_jsonl_files:
         raise UserError("no files to grade: ++prediction_jsonl_files='[path/output-greedy.jsonl]'")
     paths = [Path(p).expanduser() for p in config.prediction_jsonl_files]

@@ -135,7 +135,8 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
                    server_nodes=args.server_nodes, num_jobs=args.num_jobs, generation_overrides=generation,
                    evaluation_overrides=evaluation, python=python,
                    server_args=args.server_args or generate_settings.server.server_args,
-                   server_startup_timeout=generate_settings.server.startup_timeout)
+                   server_startup_timeout=generate_settings.server.startup_timeout,
+                   code_execution=generate_settings.code_execution.enabled)
 
 
 def _normalized_address(address: Optional[str]) -> Optional[str]:

@@ -58,7 +58,8 @@ def test_local_end_to_end_outputs_and_metrics(prepared_data, sandbox_url, tmp_pa
         again = _eval(env, *args)                                         # resume: nothing left to do
         assert again.returncode == 0, again.stderr
         assert {p: p.read_bytes() for p in before} == before
-        assert "nothing to do" in (out / "logs" / "generate-gsm8k-greedy.log").read_text()
+        assert "nothing left to generate for gsm8k-greedy, gsm8k-rs0, gsm8k-rs1, humaneval-greedy" in again.stderr
+        assert "sandbox (" not in again.stderr and "server" not in again.stderr   # neither was started
         assert again.stdout.count("pass@2") == 1                      # this run's summary, printed once
 
 
