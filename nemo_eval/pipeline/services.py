@@ -72,7 +72,7 @@ def start_sandbox(job: EvalJob, runner: StepRunner, cluster: ClusterConfig) -> S
     image = cluster.container_for("sandbox")
     mode = "docker" if image else cluster.sandbox_mode
     proc = runner.start(job.python + ["nemo_eval", "sandbox", "start", "--mode", mode, "--port", str(port)]
-                        + (["--image", image] if image else []), log)
+                        + (["--image", image] if image else []), log, service=True)
     address = f"http://127.0.0.1:{port}"
 
     def wait() -> None:
@@ -108,8 +108,7 @@ def start_server(job: EvalJob, runner: StepRunner, cluster: ClusterConfig, watch
     server = LaunchedServer(server_type, args, log, startup_timeout=job.server_startup_timeout,
                             env=dict(runner.env))
     process = server.launch()
-    watchdog.watch_group(process.pid)
-    runner.track(process)
+    runner.track(process, service=True)
 
     def wait() -> None:
         server.wait_healthy()

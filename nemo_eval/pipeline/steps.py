@@ -144,22 +144,24 @@ class StepRunner:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
-    def start(self, command: list[str], log_path: Path) -> subprocess.Popen:
-        """Start a child step (its own group, SIGTERM from the kernel if this thread dies)."""
+    def start(self, command: list[str], log_path: Path, service: bool = False) -> subprocess.Popen:
+        """Start a child (its own group, SIGTERM from the kernel if this thread dies). A ``service`` (sandbox,
+        server) is only registered with the watchdog: its owner stops it, and :meth:`stop_all` does not wait."""
         try:
             proc = spawn(command, log_path, self.env)
         except OSError as exc:
             raise UserError(f"cannot run {command[0]}: {exc.strerror}; check the python setting of the cluster "
                             "config") from None
-        self.track(proc)
+        self.track(proc, service)
         return proc
 
-    def track(self, proc: subprocess.Popen) -> None:
-        """Count ``proc`` among the running children (ended by :meth:`stop_all`, watched by the watchdog)."""
+    def track(self, proc: subprocess.Popen, service: bool = False) -> None:
+        """Register ``proc`` with the watchdog and, unless a ``service``, count it among the running steps."""
         if self.watchdog is not None:
             self.watchdog.watch_group(proc.pid)
-        with self._lock:
-            self._running.add(proc)
+        if not service:
+            with self._lock:
+                self._running.add(proc)
 
     def run(self, command: list[str], log_path: Path) -> int:
         proc = self.start(command, log_path)
