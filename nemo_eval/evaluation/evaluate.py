@@ -83,6 +83,10 @@ def config_for_file(path: Path, config: EvaluateConfig, overridden: set[str]) ->
 def evaluate_file(path: Path, config: EvaluateConfig, overridden: frozenset[str] = frozenset()) -> tuple[int, int, int]:
     """Grade one file; returns (lines, newly graded, correct)."""
     lines = list(read_jsonl(path))
+    for number, line in enumerate(lines, start=1):
+        if "generation" not in line:
+            raise UserError(f"{path}:{number} has no 'generation' field: grade files written by nemo-eval generate "
+                            "(is this the input data?); nothing was changed")
     config, eval_type = config_for_file(path, config, set(overridden))
     eval_type = eval_type or ("code" if lines and "entry_point" in lines[0] else "math")
     grader = GRADERS.get(eval_type)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from nemo_eval.errors import UserError
+from nemo_eval.jsonl import make_dir
 
 LOCK_NAME = ".nemo-eval.lock"
 NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
@@ -90,7 +91,7 @@ class OutputDirLock:
 
     def acquire(self) -> "OutputDirLock":
         """Take the directory or raise a one-line UserError naming its owner."""
-        make_output_dir(self.output_dir)
+        make_dir(self.output_dir)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as exc:
@@ -195,20 +196,3 @@ def _read(fd: int) -> dict[str, Any]:
         return value if isinstance(value, dict) else {}
     except (OSError, ValueError):
         return {}
-
-
-def make_output_dir(path: Path) -> None:
-    """Create an output directory, or a one-line UserError saying what is in the way."""
-    if path.exists() and not path.is_dir():
-        raise UserError(f"output dir {path} is a file, not a directory; give a directory path")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UserError(f"output dir {path}: a part of the path is a file, not a directory") from None
-    except NotADirectoryError:
-        raise UserError(f"output dir {path}: a part of the path is a file, not a directory") from None
-    except OSError as exc:
-        raise UserError(f"cannot create output dir {path}: {exc.strerror}; choose a directory you can write "
-                        "to") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"output dir {path} is not writable by you; choose a directory you can write to")

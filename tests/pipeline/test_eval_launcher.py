@@ -63,14 +63,17 @@ def test_local_end_to_end_outputs_and_metrics(prepared_data, sandbox_url, tmp_pa
         assert again.stdout.count("pass@2") == 1                      # this run's summary, printed once
 
 
-def test_a_failing_step_makes_the_launcher_fail_naming_step_and_log(prepared_data, sandbox_url, tmp_path):
-    result = _eval(cli_env(prepared_data), "--server_address", "http://127.0.0.1:9/v1", "--model", "m",
-                   "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), "++max_samples=2",
-                   "++server.max_retries=0")
+def test_a_failing_step_makes_the_launcher_fail_naming_step_and_log(prepared_data, tmp_path):
+    with openai_test_server("--faults", "500:1.0", "--max-faults-per-prompt", "1000") as url:   # every request fails
+        result = _eval(cli_env(prepared_data), "--server_address", url, "--model", "test-model",
+                       "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), "++max_samples=2",
+                       "++server.max_retries=0")
     assert result.returncode == 1
-    assert "step 'generate gsm8k-greedy' failed (exit 2): nemo-eval generate: error: cannot reach the server" in result.stderr
+    assert ("step 'generate gsm8k-greedy' failed (exit 1): nemo-eval generate: 2 item(s) failed; run the same command "
+            "again to retry them") in result.stderr
     assert str(tmp_path / "r" / "logs" / "generate-gsm8k-greedy.log") in result.stderr
     assert not (tmp_path / "r" / "metrics.json").exists()
+    assert "sandbox (" not in result.stderr          # nothing to grade: the sandbox was never needed
 
 
 def test_sigterm_tears_everything_down(prepared_data, sandbox_url, tmp_path):
@@ -155,5 +158,11 @@ def test_local_launched_server_in_a_docker_container(prepared_data, sandbox_url,
     assert json.loads((out / "metrics.json").read_text())["gsm8k"]["greedy"]["num_entries"] == 2
     assert f"$ docker run {BASE_IMAGE} python3 -m nemo_eval.inference.server.llamacpp_serve" in (
         out / "logs" / "server.log").read_text()
-    left = subprocess.run(["docker", "ps", "-aq", "--filter", "name=nemo-eval-server-"], capture_output=True, text=True)
-    assert left.stdout.strip() == "", "the server container was removed"
+    deadline = time.monotonic() + 60     # removed in the background (the run's watchdog makes sure of it)
+    while True:
+        left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=nemo-eval.output-dir={out}"],
+                              capture_output=True, text=True).stdout.strip()
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert left == "", "the server container was removed"
