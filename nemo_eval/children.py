@@ -6,7 +6,8 @@ Three layers, each enough on its own for the common case:
    thread that started it dies. Long-lived children (sandbox, server) are therefore started from the
    main thread; steps from pool threads that outlive them;
 2. every child carries ``NEMO_EVAL_RUN_ID=<run id>`` in its environment, which its own descendants
-   inherit, and runs as its own process group;
+   inherit, and runs as its own process group; a child that starts children of its own gives them a
+   nested id (``<run id>/<role>-<pid>``, :func:`nested_run_id`);
 3. a :class:`RunWatchdog` (``nemo_eval/watchdog.py``, a tiny process in its own session) holds the
    read end of a pipe only the launcher writes to. When the launcher dies the kernel closes the pipe;
    the watchdog then ends every registered process group, every process carrying the run id, and
@@ -37,6 +38,14 @@ _warned = threading.Event()
 def new_run_id() -> str:
     """A run id unique across hosts and time: ``<host>-<pid>-<random>``."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def nested_run_id(role: str) -> str:
+    """The run id for the children of a process that is itself part of a run (a step launching a server,
+    the Slurm client step): ``<its run id>/<role>-<pid>``, so that the outer run's watchdog still finds
+    them while this process's own watchdog ends only its own children. A fresh id outside any run."""
+    parent = os.environ.get(RUN_ID_ENV)
+    return f"{parent}/{role}-{os.getpid()}" if parent else new_run_id()
 
 
 def _prctl() -> Optional[Callable[..., int]]:

@@ -10,8 +10,8 @@ writer is the launcher, one per line:
 
 When the pipe closes (the launcher exited or died: the kernel closes its end) or on SIGTERM / SIGINT /
 SIGHUP (Slurm ending the step), it sends SIGTERM to every live process of those groups and to every
-process whose environment carries ``NEMO_EVAL_RUN_ID=<RUN_ID>`` (their descendants, even those that
-left the group), removes the containers (and any labelled ``nemo-eval.run=<RUN_ID>``), waits up to
+process whose environment carries ``NEMO_EVAL_RUN_ID=<RUN_ID>`` or a nested ``<RUN_ID>/...`` (their
+descendants, even those that left the group), removes the containers (and any labelled ``nemo-eval.run=<RUN_ID>``), waits up to
 GRACE seconds, then SIGKILLs what is left, and exits.
 """
 
@@ -33,8 +33,13 @@ def _raise_stop(signum: int, frame: object) -> None:
     raise _Stop()
 
 
+def _carries(environ: bytes, marker: bytes) -> bool:
+    """``NEMO_EVAL_RUN_ID=<id>`` exactly, or a nested run of it (``<id>/...``, a step's own children)."""
+    return marker + b"\0" in environ or marker + b"/" in environ or environ.endswith(marker)
+
+
 def _live_targets(groups: set[int], marker: bytes) -> list[int]:
-    """Pids (not zombies, not us) in ``groups`` or whose environment holds ``marker``."""
+    """Pids (not zombies, not us) in ``groups`` or whose environment carries the run id ``marker``."""
     found = []
     me = os.getpid()
     for name in os.listdir("/proc"):
@@ -50,7 +55,7 @@ def _live_targets(groups: set[int], marker: bytes) -> list[int]:
                 found.append(int(name))
                 continue
             with open(f"/proc/{name}/environ", "rb") as handle:
-                if marker in handle.read():
+                if _carries(handle.read(), marker):
                     found.append(int(name))
         except (OSError, IndexError, ValueError):
             continue
@@ -89,7 +94,7 @@ def _remove_containers(run_id: str, containers: set[str]) -> None:
 
 def sweep(run_id: str, groups: set[int], containers: set[str], grace: float) -> None:
     """End every process and container of the run: SIGTERM, ``grace`` seconds, SIGKILL."""
-    marker = f"NEMO_EVAL_RUN_ID={run_id}\0".encode()
+    marker = f"NEMO_EVAL_RUN_ID={run_id}".encode()
     targets = _live_targets(groups, marker)
     _signal_all(targets, groups, signal.SIGTERM)
     if containers:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from nemo_eval.children import RUN_ID_ENV, RunWatchdog, new_run_id, run_environment
+from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.inference.config import GenerateConfig
 from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run
@@ -96,7 +96,7 @@ def _with_launched_server(plan, config: GenerateConfig, server_type, rows, pendi
     of this process (parent-death signal, and a watchdog ending its whole group)."""
     folder = Path(config.output_dir).expanduser() if config.output_dir else plan.output.path.parent
     log_path = folder / "logs" / f"server-{server_type.name}.log"
-    run_id = os.environ.get(RUN_ID_ENV) or new_run_id()
+    run_id = nested_run_id("generate")
     watchdog = RunWatchdog(run_id)
     server = LaunchedServer(server_type, _launch_args(config, server_type), log_path,
                             startup_timeout=config.server.startup_timeout, env=run_environment(dict(os.environ), run_id))

@@ -51,10 +51,7 @@ def _start_ticks(pid: int) -> Optional[int]:
 def describe_owner(owner: dict[str, Any]) -> str:
     since = owner.get("since")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "?"
-    text = f"host {owner.get('host', '?')}, pid {owner.get('pid', '?')}, since {when}"
-    if owner.get("slurm_jobs"):
-        text += f", Slurm jobs {' '.join(map(str, owner['slurm_jobs']))}"
-    return text
+    return f"host {owner.get('host', '?')}, pid {owner.get('pid', '?')}, since {when}"
 
 
 def local_owner_alive(owner: dict[str, Any]) -> bool:
@@ -130,10 +127,12 @@ class OutputDirLock:
         if jobs:
             active = self.slurm_active(jobs) if self.slurm_active else None
             if active is None:
-                raise UserError(f"{self.output_dir} belongs to Slurm jobs {' '.join(jobs)} ({describe_owner(previous)}) "
+                raise UserError(f"{self.output_dir} belongs to Slurm jobs {' '.join(jobs)} (submitted from "
+                                f"{describe_owner(previous)}) "
                                 f"and Slurm cannot be asked from here; once they are over, remove {self.path}")
             if active:
-                raise UserError(f"{self.output_dir} is in use by Slurm jobs {' '.join(active)} ({describe_owner(previous)}); "
+                raise UserError(f"{self.output_dir} is in use by Slurm jobs {' '.join(active)} (submitted from "
+                                f"{describe_owner(previous)}); "
                                 f"wait for them (or scancel {' '.join(active)}), or use another --output_dir")
             return
         if not flocked and local_owner_alive(previous):
