@@ -266,7 +266,10 @@ def test_submitting_again_while_earlier_jobs_are_queued_is_refused(prepared_data
         line = single_error_line(again.stderr)
         assert again.returncode == 2 and f"is in use by Slurm jobs {' '.join(ids['eval'] + [ids['summarize']])}" in line
         assert "submitted from host" in line and "scancel" in line
-        local = run_cli(*[a for a in args if a != str(config) and a != "--cluster"], env=cli_env(prepared_data))
-        assert local.returncode == 2 and "is in use by Slurm jobs" in single_error_line(local.stderr)   # a local run too
+        with openai_test_server() as url:                                             # a local run too
+            local = [a for a in args if a not in (str(config), "--cluster")]
+            local[local.index("http://127.0.0.1:9/v1")] = url
+            local = run_cli(*local, env=cli_env(prepared_data))
+        assert local.returncode == 2 and "is in use by Slurm jobs" in single_error_line(local.stderr)
     finally:
         subprocess.run(["scancel", *ids["eval"], ids["summarize"]], capture_output=True)
