@@ -25,7 +25,7 @@ from nemo_eval.datasets.spec import BENCHMARKS
 from nemo_eval.errors import UserError, reject_unknown_keys, run_main
 from nemo_eval.evaluation.answer_extraction import ExtractionConfig, validate
 from nemo_eval.evaluation.graders import GRADERS
-from nemo_eval.jsonl import read_jsonl, write_jsonl_atomic
+from nemo_eval.jsonl import check_readable_file, read_jsonl, write_jsonl_atomic
 from nemo_eval.overrides import help_lines, parse_overrides
 
 PROG = "nemo-eval evaluate"
@@ -122,9 +122,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not config.prediction_jsonl_files:
         raise UserError("no files to grade: ++prediction_jsonl_files='[path/output-greedy.jsonl]'")
     paths = [Path(p).expanduser() for p in config.prediction_jsonl_files]
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"prediction file(s) not found: {', '.join(missing)}")
+    for path in paths:
+        check_readable_file(path, "prediction file")
     for path in paths:
         total, graded, correct = evaluate_file(path, config, overridden)
         print(f"{path}: graded {graded} of {total} lines; {correct} correct ({100 * correct / max(total, 1):.1f}%)",

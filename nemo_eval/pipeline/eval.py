@@ -124,6 +124,8 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
     if cluster.ssh_tunnel and not args.output_dir.is_absolute():
         raise UserError("with ssh_tunnel, --output_dir is a path on the cluster and must be absolute")
     output_dir = args.output_dir if cluster.ssh_tunnel else args.output_dir.expanduser().resolve()
+    if not cluster.ssh_tunnel:
+        check_output_dir(output_dir)
     if cluster.executor == "slurm" and not re.fullmatch(r"[A-Za-z0-9_./+@~-]+", str(output_dir)):
         raise UserError(f"--output_dir {output_dir} has characters sbatch scripts cannot carry safely (spaces, "
                         "quotes, $, %, ...); use letters, digits and . _ - + @ ~ /")
@@ -139,6 +141,16 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
                    server_args=args.server_args or generate_settings.server.server_args,
                    server_startup_timeout=generate_settings.server.startup_timeout,
                    code_execution=generate_settings.code_execution.enabled)
+
+
+def check_output_dir(path: Path) -> None:
+    """A one-line error when ``path`` cannot be an output dir (a file is in the way); creates nothing."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"cannot be created: {existing} is a file"
+        raise UserError(f"--output_dir {path} {where}, not a directory; give a directory path")
 
 
 def _normalized_address(address: Optional[str]) -> Optional[str]:

@@ -5,6 +5,7 @@ validation errors."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -166,3 +167,28 @@ def test_local_launched_server_in_a_docker_container(prepared_data, sandbox_url,
             break
         time.sleep(0.5)
     assert left == "", "the server container was removed"
+
+
+def test_a_killed_step_is_reported_by_its_signal_not_its_progress_bar(prepared_data, tmp_path):
+    out = tmp_path / "r"
+    with openai_test_server("--delay", "0.5") as url:
+        proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "eval", "--server_address", url, "--model", "test-model",
+                                 "--benchmarks", "gsm8k:0", "--output_dir", str(out), "++max_samples=20",
+                                 "++max_concurrent_requests=1"], env=cli_env(prepared_data), stderr=subprocess.PIPE, text=True)
+        step = None
+        deadline = time.monotonic() + 60
+        while step is None and time.monotonic() < deadline:
+            for pid in (p for p in Path("/proc").iterdir() if p.name.isdigit()):
+                try:
+                    cmdline = (pid / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"nemo_eval.inference.generate" in cmdline and str(out).encode() in cmdline:
+                    step = int(pid.name)
+            time.sleep(0.1)
+        time.sleep(2)                                                    # its progress bar has printed lines
+        os.kill(step, signal.SIGKILL)
+        assert proc.wait(60) == 1
+        stderr = proc.stderr.read()
+    assert "step 'generate gsm8k-greedy' was killed by SIGKILL (out of memory? see dmesg): " in stderr
+    assert "item/s" not in stderr.split("was killed by SIGKILL", 1)[1]
