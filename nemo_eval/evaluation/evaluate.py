@@ -24,7 +24,6 @@ from typing import List, Optional, Sequence
 from nemo_eval.datasets.spec import BENCHMARKS
 from nemo_eval.errors import UserError, reject_unknown_keys, run_main
 from nemo_eval.evaluation.answer_extraction import ExtractionConfig, validate
-from nemo_eval.evaluation.graders import GRADERS
 from nemo_eval.jsonl import check_readable_file, read_jsonl, write_jsonl_atomic
 from nemo_eval.overrides import help_lines, parse_overrides
 
@@ -89,6 +88,7 @@ def evaluate_file(path: Path, config: EvaluateConfig, overridden: frozenset[str]
                             "(is this the input data?); nothing was changed")
     config, eval_type = config_for_file(path, config, set(overridden))
     eval_type = eval_type or ("code" if lines and "entry_point" in lines[0] else "math")
+    from nemo_eval.evaluation.graders import GRADERS  # here: the launcher imports this module to check settings
     grader = GRADERS.get(eval_type)
     todo = [i for i, line in enumerate(lines) if config.regrade or "is_correct" not in line]
     if todo:
