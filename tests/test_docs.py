@@ -6,7 +6,7 @@ real eval against the test server as ``results-a``, ``results-b``, ``results-bas
 ``out.jsonl``, and as ``results`` too unless the block generates its own, so that examples reading
 earlier outputs find them. The only substitutions are where a
 real deployment differs from this machine: the OpenAI-compatible server (``localhost:8000``) is the test
-server, the model ``NAME`` is its model, the sandbox (``127.0.0.1:6000``, or the default when a command
+server, the model ``NAME`` is its model, ``++max_samples`` is at most 10, the sandbox (``127.0.0.1:6000``, or the default when a command
 names none) is the suite's sandbox, and ``nemo-eval``/``python`` are this checkout's. Examples that
 cannot run here are in SKIP, each with the reason.
 """
@@ -64,6 +64,8 @@ def localize(command: str, server: str, sandbox: str) -> str:
     command = re.sub(r"http://(localhost|127\.0\.0\.1):8000(/v1)?", server, command)
     command = re.sub(r"http://127\.0\.0\.1:6000", sandbox, command)
     command = re.sub(r"(--model|\+\+server\.model=) ?NAME", lambda m: m.group(0).replace("NAME", "test-model"), command)
+    # this 2-core machine runs every block: at most 10 items per run (the examples ask for 50 or 100)
+    command = re.sub(r"\+\+max_samples=(\d+)", lambda m: f"++max_samples={min(int(m.group(1)), 10)}", command)
     if " evaluate " in command and "sandbox_address" not in command:
         command += f" ++sandbox_address={sandbox}"
     if "code_execution.enabled=true" in command and "code_execution.sandbox_address" not in command:

@@ -34,6 +34,9 @@ DONE_OK = {"COMPLETED"}
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 DONE_BAD = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 POLL_S = 2.0
+# below Linux's default ephemeral range (32768-60999): a port drawn there can be taken by any outgoing
+# connection on the node between submission and the step's start
+STEP_PORTS = range(20000, 32768)
 
 
 # nemo-eval's own settings: forwarded from the launcher's environment into the jobs (the cluster config's
@@ -96,7 +99,7 @@ def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: lis
     launch = job.server_address is None
     nodes = job.server_nodes if launch else 1
     gpus = cluster.slurm.gpus_per_node if launch and job.server_gpus else 0
-    sandbox_port, server_port = ports or random.SystemRandom().sample(range(20000, 60000), 2)
+    sandbox_port, server_port = ports or random.SystemRandom().sample(STEP_PORTS, 2)
     logs = job.logs
     log = lambda name: shlex.quote(str(logs / f"{name}-{label}.log"))
     lines = _directives(cluster, label, logs / f"slurm-{label}-%j.out", nodes, gpus, code_dir,

@@ -95,7 +95,10 @@ def test_embedded_llamacpp_generates_with_the_real_default_model(prepared_data, 
     for row in out:
         assert row["generation"].strip() and 0 < row["num_generated_tokens"] <= 48
         assert row["finish_reason"] in ("stop", "length")
-    assert (tmp_path / "gsm8k" / "logs" / "server-llamacpp.log").exists()
+    assert (tmp_path / "logs" / "server-llamacpp.log").exists()          # <output_dir>/logs, as documented
+    again = run_cli("generate", "++benchmark=gsm8k", f"++output_dir={tmp_path}", "++server.server_type=llamacpp",
+                    "++max_samples=3", "++inference.tokens_to_generate=48", env=cli_env(prepared_data), timeout=600)
+    assert again.returncode == 0 and "nothing to do" in again.stderr and "started llamacpp" not in again.stderr
 
 
 def test_embedded_server_with_a_missing_model_file(prepared_data, tmp_path):

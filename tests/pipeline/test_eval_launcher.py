@@ -167,6 +167,11 @@ def test_local_launched_server_in_a_docker_container(prepared_data, sandbox_url,
             break
         time.sleep(0.5)
     assert left == "", "the server container was removed"
+    again = _eval(cli_env(prepared_data), "--cluster", str(config), "--server_type", "llamacpp",
+                  "--benchmarks", "gsm8k:0", "--output_dir", str(out), "++max_samples=2",
+                  "++inference.tokens_to_generate=16")
+    assert again.returncode == 0, again.stderr
+    assert "nothing left to generate for gsm8k-greedy" in again.stderr and "server" not in again.stderr   # none launched
 
 
 def test_a_killed_step_is_reported_by_its_signal_not_its_progress_bar(prepared_data, tmp_path):

@@ -175,6 +175,7 @@ def test_scancel_leaves_nothing_behind(prepared_data, slurm_up, tmp_path):
 def test_slurm_with_a_bwrap_sandbox_as_a_non_root_user_is_refused_before_submitting(tmp_path):
     """Jobs run as the submitting user; bwrap mode needs root: say what to do instead of a failed job."""
     import sysconfig
+    import tempfile
 
     from helpers import REPO
 
@@ -183,13 +184,14 @@ def test_slurm_with_a_bwrap_sandbox_as_a_non_root_user_is_refused_before_submitt
 
         pytest.skip("needs root and setpriv to run the launcher as another user")
     site = sysconfig.get_paths()["purelib"]
+    out = Path(tempfile.gettempdir()) / f"nemo-eval-nonroot-{os.getpid()}" / "r"      # a path that user can reach
     interpreter = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
     result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", interpreter, "-m",
                              "nemo_eval", "eval", "--cluster", str(REPO / "cluster_configs" / "slurm.yaml"),
                              "--server_address", "http://127.0.0.1:9/v1", "--benchmarks", "gsm8k:0",
-                             "--output_dir", str(tmp_path / "r")],
-                            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": f"{REPO}:{site}"},
+                             "--output_dir", str(out)],
+                            env={"PATH": os.environ["PATH"], "HOME": "/tmp", "PYTHONPATH": f"{REPO}:{site}"},
                             capture_output=True, text=True, timeout=120)
     line = single_error_line(result.stderr)
     assert result.returncode == 2 and "bwrap mode, which needs root, but they run as you (uid 65534)" in line
-    assert "sandbox_mode: docker" in line and not (tmp_path / "r").exists()
+    assert "sandbox_mode: docker" in line and not out.exists()
