@@ -60,7 +60,7 @@ def test_local_end_to_end_outputs_and_metrics(prepared_data, sandbox_url, tmp_pa
         assert again.returncode == 0, again.stderr
         assert {p: p.read_bytes() for p in before} == before
         assert "nothing left to generate for gsm8k-greedy, gsm8k-rs0, gsm8k-rs1, humaneval-greedy" in again.stderr
-        assert "sandbox (" not in again.stderr and "server" not in again.stderr   # neither was started
+        assert "sandbox (" not in again.stderr and "server at" not in again.stderr   # neither was started
         assert again.stdout.count("pass@2") == 1                      # this run's summary, printed once
 
 
@@ -171,7 +171,8 @@ def test_local_launched_server_in_a_docker_container(prepared_data, sandbox_url,
                   "--benchmarks", "gsm8k:0", "--output_dir", str(out), "++max_samples=2",
                   "++inference.tokens_to_generate=16")
     assert again.returncode == 0, again.stderr
-    assert "nothing left to generate for gsm8k-greedy" in again.stderr and "server" not in again.stderr   # none launched
+    assert "nothing left to generate for gsm8k-greedy" in again.stderr
+    assert "server at" not in again.stderr and "started llamacpp" not in again.stderr     # no server launched
 
 
 def test_a_killed_step_is_reported_by_its_signal_not_its_progress_bar(prepared_data, tmp_path):
