@@ -12,7 +12,8 @@ the sandbox the launcher's own (bwrap mode: run as root). When ``lm_eval`` (lm-e
 importable, its ``gsm8k`` task runs on the same server, data read from the same mirror, with the same
 10 / 1,319 items, for reference.
 
-Usage: ``NEMO_EVAL_DATA_MIRROR=/path/to/mirror python benchmarks/launcher_overhead.py [--repeats 3]``
+Usage: ``NEMO_EVAL_DATA_MIRROR=/path/to/mirror python benchmarks/launcher_overhead.py [--repeats 3]
+[--lm-eval-python /path/to/venv-with-lm-eval/bin/python]``
 """
 
 from __future__ import annotations
@@ -78,18 +79,19 @@ dataset_kwargs:
 training_split: null
 validation_split: null
 fewshot_split: null
+num_fewshot: 0
 """
 
 
-def lm_eval(url: str, out: Path, items: int, env: dict[str, str], mirror: Path) -> float:
-    """lm-evaluation-harness's gsm8k task (chat completions, zero-shot) on the same server and data."""
-    import lm_eval
-
-    include = Path(lm_eval.__file__).parent / "tasks" / "gsm8k" / "gsm8k.yaml"
+def lm_eval(python: str, url: str, out: Path, items: int, env: dict[str, str], mirror: Path) -> float:
+    """lm-evaluation-harness's gsm8k task (chat completions, zero-shot, as ours) on the same server and data."""
+    found = subprocess.run([python, "-c", "import lm_eval, os; print(os.path.dirname(lm_eval.__file__))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
     tasks = out / "tasks"
     tasks.mkdir(parents=True, exist_ok=True)
-    (tasks / "gsm8k_mirror.yaml").write_text(LM_EVAL_TASK.format(include=include, data=mirror / "gsm8k" / "test.jsonl"))
-    command = [sys.executable, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
+    (tasks / "gsm8k_mirror.yaml").write_text(LM_EVAL_TASK.format(include=Path(found) / "tasks" / "gsm8k" / "gsm8k.yaml",
+                                                                 data=mirror / "gsm8k" / "test.jsonl"))
+    command = [python, "-m", "lm_eval", "--model", "local-chat-completions", "--model_args",
                f"model=test-model,base_url={url}/chat/completions,num_concurrent=64,max_retries=1,tokenizer_backend=None",
                "--tasks", "gsm8k_mirror", "--include_path", str(tasks), "--apply_chat_template",
                "--limit", str(items), "--output_path", str(out / "lm-eval")]
@@ -100,6 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-lm-eval", action="store_true")
+    parser.add_argument("--lm-eval-python", default=None,
+                        help="an interpreter with lm-eval installed (default: this one, when it has lm_eval)")
     args = parser.parse_args()
     mirror = os.environ.get("NEMO_EVAL_DATA_MIRROR")
     if not mirror:
@@ -111,7 +115,8 @@ def main() -> None:
                        capture_output=True)
         server, url = start_test_server(work / "data" / "gsm8k" / "test.jsonl")
         try:
-            have_lm_eval = not args.skip_lm_eval and _importable("lm_eval")
+            lm_python = args.lm_eval_python or (sys.executable if _importable("lm_eval") else None)
+            have_lm_eval = not args.skip_lm_eval and lm_python is not None
             for items in (10, 1319):
                 ours = min(nemo_eval(url, work / f"ours-{items}-{n}", items, env) for n in range(args.repeats))
                 line = f"nemo-eval eval, {items:>5} GSM8K items: {ours:6.2f} s"
@@ -119,12 +124,12 @@ def main() -> None:
                     accuracy = json.loads((work / "ours-1319-0" / "metrics.json").read_text())["gsm8k"]["greedy"]["accuracy"]
                     line += f" (accuracy {accuracy})"
                 if have_lm_eval:
-                    theirs = min(lm_eval(url, work / f"lm-{items}-{n}", items, env, Path(mirror))
+                    theirs = min(lm_eval(lm_python, url, work / f"lm-{items}-{n}", items, env, Path(mirror))
                                  for n in range(args.repeats))
                     line += f"; lm-eval: {theirs:6.2f} s ({theirs / ours:.2f}x ours)"
                 print(line, flush=True)
             if not have_lm_eval:
-                print("(lm_eval is not installed: pip install lm-eval to compare)")
+                print("(lm_eval is not installed: pip install lm-eval, or --lm-eval-python PATH, to compare)")
         finally:
             server.terminate()
             server.wait(10)

@@ -81,6 +81,12 @@ def grader(job: EvalJob) -> Callable[[Path, str], str]:
     base = parse_overrides(EvaluateConfig, job.evaluation_overrides)
     check_settings(base)
     overridden = frozenset(_override_keys(job.evaluation_overrides))
+    if "max_concurrency" not in overridden:
+        # as many executions at once as the launcher's sandbox serves: more only queue there, and small
+        # inputs would be cut into more (math) batches than it can run at once
+        from nemo_eval.sandbox.service import SandboxSettings
+
+        base.max_concurrency = SandboxSettings().workers
 
     def grade(path: Path, sandbox: str) -> str:
         config = dataclasses.replace(base, prediction_jsonl_files=[str(path)],
