@@ -195,3 +195,35 @@ def test_slurm_with_a_bwrap_sandbox_as_a_non_root_user_is_refused_before_submitt
     line = single_error_line(result.stderr)
     assert result.returncode == 2 and "bwrap mode, which needs root, but they run as you (uid 65534)" in line
     assert "sandbox_mode: docker" in line and not out.exists()
+
+
+def test_scancel_with_a_docker_mode_sandbox_leaves_no_container(prepared_data, slurm_up, tmp_path):
+    """sandbox_mode: docker in a Slurm job: after scancel, the sandbox's container goes too. Slurm ends the
+    sandbox step (SIGTERM, then SIGKILL after KillWait); the container's own lease on its `sandbox start`
+    process (issue 12) makes this hold even when the step is SIGKILLed before it removed the container."""
+    from conftest import _require
+
+    _require("docker")
+    out = tmp_path / "r"
+    config = _cluster(tmp_path, "sandbox_mode: docker\n")
+    with openai_test_server("--delay", "1") as url:
+        result = run_cli("eval", "--cluster", str(config), "--server_address", url, "--model", "test-model",
+                         "--benchmarks", "humaneval:0", "--output_dir", str(out), "++max_samples=30",
+                         "++max_concurrent_requests=1", env=cli_env(prepared_data))
+        assert result.returncode == 0, result.stderr
+        ids = json.loads((out / "slurm" / "submitted.json").read_text())
+        script = (out / "slurm" / "eval-0.sbatch").read_text()
+        run_id = script.split("export NEMO_EVAL_RUN_ID=", 1)[1].split()[0]
+        port = script.split("sandbox start --mode docker --port ", 1)[1].split()[0]
+        deadline = time.monotonic() + 180
+        while not (out / "humaneval" / "output-greedy.jsonl.partial").exists() and time.monotonic() < deadline:
+            time.sleep(0.5)                                              # the sandbox is up, generation under way
+        subprocess.run(["scancel", *ids["eval"], ids["summarize"]], check=True)
+        assert _wait_until_nothing_left(f"NEMO_EVAL_RUN_ID={run_id}", str(out)) == []
+    deadline = time.monotonic() + 60
+    while True:
+        names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True).stdout.split()
+        if f"nemo-eval-sandbox-{port}" not in names or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert f"nemo-eval-sandbox-{port}" not in names, "the sandbox container outlived the job"
