@@ -55,6 +55,11 @@ def test_local_end_to_end_outputs_and_metrics(prepared_data, sandbox_url, tmp_pa
         assert metrics["gsm8k"]["greedy"]["num_entries"] == 20 and "pass@2" in metrics["gsm8k"]
         assert "majority@2" in metrics["gsm8k"] and metrics["humaneval"]["greedy"]["accuracy"] == 0.0
         assert "gsm8k" in result.stdout and "greedy" in result.stdout    # the summary table
+        umask = os.umask(0o022)
+        os.umask(umask)                                                   # files follow the user's umask
+        for path in [out / "metrics.json", out / "gsm8k" / "output-greedy.jsonl", out / "gsm8k" / "output-greedy.jsonl.meta.json",
+                     prepared_data / "gsm8k" / "test.jsonl"]:
+            assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
         before = {p: p.read_bytes() for p in (out / "gsm8k").glob("output-*.jsonl")}
         again = _eval(env, *args)                                         # resume: nothing left to do
         assert again.returncode == 0, again.stderr
