@@ -6,7 +6,8 @@ by :class:`nemo_eval.children.RunWatchdog`. It reads registrations from its stdi
 writer is the launcher, one per line:
 
 - ``group <pgid>``: a process group the launcher started (a step, the sandbox, a server);
-- ``container <id>``: a Docker container the launcher started.
+- ``container <id or name>``: a Docker container the launcher started (or that a child of it starts
+  under a name the launcher chose).
 
 When the pipe closes (the launcher exited or died: the kernel closes its end) or on SIGTERM / SIGINT /
 SIGHUP (Slurm ending the step), it sends SIGTERM to every live process of those groups and to every
@@ -93,12 +94,11 @@ def _remove_containers(run_id: str, containers: set[str]) -> None:
 
 
 def sweep(run_id: str, groups: set[int], containers: set[str], grace: float) -> None:
-    """End every process and container of the run: SIGTERM, ``grace`` seconds, SIGKILL."""
+    """End every process and container of the run: SIGTERM, ``grace`` seconds, SIGKILL; then remove the
+    containers (once no process of the run is left that could still be creating one)."""
     marker = f"NEMO_EVAL_RUN_ID={run_id}".encode()
     targets = _live_targets(groups, marker)
     _signal_all(targets, groups, signal.SIGTERM)
-    if containers:
-        _remove_containers(run_id, containers)
     deadline = time.monotonic() + grace
     while targets and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -109,6 +109,8 @@ def sweep(run_id: str, groups: set[int], containers: set[str], grace: float) -> 
         _signal_all(targets, groups, signal.SIGKILL)
         time.sleep(0.05)
         targets = _live_targets(groups, marker)
+    if containers:
+        _remove_containers(run_id, containers)
 
 
 def main(argv: list[str]) -> int:

@@ -65,12 +65,18 @@ class Service:
         self._stop()
 
 
-def start_sandbox(job: EvalJob, runner: StepRunner, cluster: ClusterConfig) -> Service:
+def start_sandbox(job: EvalJob, runner: StepRunner, cluster: ClusterConfig,
+                  on_container: Callable[[str], None] = lambda name: None) -> Service:
     """Start ``nemo-eval sandbox start`` (mode and image from the cluster config) on a free port."""
     port = free_port()
     log = job.logs / "sandbox.log"
     image = cluster.container_for("sandbox")
     mode = "docker" if image else cluster.sandbox_mode
+    if mode == "docker" and runner.watchdog is not None:
+        # the container `sandbox start` names after its port: removed by the watchdog (and the next run)
+        # even when that process is killed while creating it
+        runner.watchdog.watch_container(f"nemo-eval-sandbox-{port}")
+        on_container(f"nemo-eval-sandbox-{port}")
     proc = runner.start(job.python + ["nemo_eval", "sandbox", "start", "--mode", mode, "--port", str(port)]
                         + (["--image", image] if image else []), log, service=True)
     address = f"http://127.0.0.1:{port}"

@@ -242,13 +242,15 @@ def run_slurm(job: EvalJob, cluster: ClusterConfig, dry_run: bool, wait: bool) -
 
         lock = OutputDirLock(job.output_dir, run_id, "nemo-eval eval (Slurm submission)",
                              slurm_active=lambda ids: [j for j in ids if job_state(shell, j) in ACTIVE]).acquire()
+    submitted: Optional[tuple[list[str], str]] = None
     try:
-        eval_ids, summary_id = _submit(job, cluster, shell, run_id)
+        submitted = _submit(job, cluster, shell, run_id)
     finally:
-        if lock is not None:
-            if "eval_ids" in locals():
-                lock.record(slurm_jobs=eval_ids + [summary_id])
-            lock.release(keep_slurm_jobs="eval_ids" in locals())
+        if lock is not None:  # the submitted jobs own the dir now (or nobody, when nothing was submitted)
+            if submitted is not None:
+                lock.record(slurm_jobs=[*submitted[0], submitted[1]])
+            lock.release(keep_slurm_jobs=submitted is not None)
+    eval_ids, summary_id = submitted
     print(f"nemo-eval eval: submitted eval jobs {', '.join(eval_ids)} and summarize job {summary_id}; logs under "
           f"{job.logs} (slurm-*.out and one file per step)", file=sys.stderr)
     return wait_for(shell, eval_ids, summary_id, job) if wait else 0

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from helpers import cli_env, openai_test_server, run_cli, single_error_line
-from test_slurm import _cluster
+from test_slurm import _cluster, slurm_up  # noqa: F401,F811 - the Slurm fixture, shared
 
 
 def _leftovers(marker: str, path: str) -> list[str]:

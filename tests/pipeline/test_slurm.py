@@ -16,6 +16,16 @@ import pytest
 from helpers import cli_env, openai_test_server, run_cli, single_error_line
 
 
+@pytest.fixture(scope="session")
+def slurm_up() -> None:
+    probe = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True) if shutil.which("sinfo") else None
+    if probe is None or probe.returncode != 0 or not {"idle", "mix", "alloc"} & set(probe.stdout.split()):
+        message = "Slurm tests need a running Slurm with an idle node (bash .ci/start-slurm.sh)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def _cluster(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "cluster.yaml"
     path.write_text(f"executor: slurm\npython: {sys.executable}\nslurm:\n  time: '00:20:00'\n  job_name_prefix: ne-test\n"
