@@ -104,9 +104,12 @@ def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: lis
     log = lambda name: shlex.quote(str(logs / f"{name}-{label}.log"))
     lines = _directives(cluster, label, logs / f"slurm-{label}-%j.out", nodes, gpus, code_dir,
                         f"{run_id}-{label}" if run_id else None)
-    lines += ['HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)',
-              "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT", "STEPS=()"]
     image = cluster.container_for("sandbox")
+    cleanup = "kill $(jobs -p) 2>/dev/null; wait"
+    if cluster.sandbox_mode == "docker" and not image:  # the container `sandbox start` names after its port
+        cleanup += f"; docker rm -f nemo-eval-sandbox-{sandbox_port} >/dev/null 2>&1"
+    lines += ['HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)',
+              f"trap '{cleanup}' EXIT", "trap 'exit 143' TERM", "STEPS=()"]
     # the sandbox listens on the first node's loopback only: the client step runs there too
     lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval sandbox start --mode "
                  f"{cluster.sandbox_mode} --port {sandbox_port} > {log('sandbox')} 2>&1 &")
