@@ -85,6 +85,8 @@ def _run(job: EvalJob, cluster: ClusterConfig, runner: StepRunner, watchdog: Run
     runner.generate_and_grade(job, job.runs, server.address if server else no_service,
                               sandbox.address if sandbox else no_service, job.num_jobs, grade,
                               needs_generation=lambda b, s: (b, s) in pending)
+    if runner.service_error is not None:
+        raise runner.service_error  # one line, exit 2: the sandbox or server could not start
     if runner.failures:
         return runner.report()
     summary = job.logs / "summarize-results.log"

@@ -140,6 +140,7 @@ class StepRunner:
         self.env = env
         self.watchdog = watchdog
         self.failures: list[str] = []
+        self.service_error: Optional[UserError] = None  # the sandbox or server could not start
         self._running: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -253,10 +254,9 @@ class StepRunner:
     def _service_failed(self, exc: UserError) -> None:
         """The sandbox or server could not start: one line for it, and the other runs stop."""
         with self._lock:
-            first = not self._stopping.is_set()
             self._stopping.set()
-            if first:
-                self.failures.insert(0, " ".join(str(exc).split()))
+            if self.service_error is None:
+                self.service_error = exc
         self.stop_all(wait=False)
 
     def report(self) -> int:

@@ -55,6 +55,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if runner.in_process("prepare-data", lambda: prepare_here(benchmarks), job.logs / f"prepare-data-{args.label}.log"):
             runner.generate_and_grade(job, runs, lambda: args.server, lambda: args.sandbox, 1, grader(job))
+        if runner.service_error is not None:
+            raise runner.service_error
         return runner.report()
     finally:
         runner.stop_all()

@@ -203,3 +203,16 @@ def test_a_killed_step_is_reported_by_its_signal_not_its_progress_bar(prepared_d
         stderr = proc.stderr.read()
     assert "step 'generate gsm8k-greedy' was killed by SIGKILL (out of memory? see dmesg): " in stderr
     assert "item/s" not in stderr.split("was killed by SIGKILL", 1)[1]
+
+
+def test_a_sandbox_that_cannot_start_is_one_line_naming_its_log(prepared_data, tmp_path):
+    config = tmp_path / "docker.yaml"
+    config.write_text("executor: local\nsandbox_mode: docker\n")
+    env = {**cli_env(prepared_data), "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    with openai_test_server() as url:
+        result = _eval(env, "--cluster", str(config), "--server_address", url, "--model", "test-model",
+                       "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), "++max_samples=2")
+    line = single_error_line(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert "the sandbox did not start (exit 2): nemo-eval sandbox: error: cannot talk to a Docker engine" in line
+    assert f"log: {tmp_path / 'r' / 'logs' / 'sandbox.log'}" in line
