@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from helpers import cli_env, openai_test_server, run_cli, single_error_line
-from test_slurm import _cluster, slurm_up  # noqa: F401,F811 - the Slurm fixture, shared
+from test_slurm import _cluster, slurm_up  # noqa: F401 - the Slurm fixture, shared with the Slurm tests
 
 
 def _leftovers(marker: str, path: str) -> list[str]:
@@ -154,7 +156,8 @@ def test_sigkill_with_a_docker_mode_sandbox_leaves_no_container(prepared_data, t
             assert not port or f"nemo-eval-sandbox-{port}" not in names, f"kill {attempt + 1}: the container is left"
 
 
-def test_scancel_leaves_nothing_behind(prepared_data, slurm_up, tmp_path):
+@pytest.mark.usefixtures("slurm_up")
+def test_scancel_leaves_nothing_behind(prepared_data, tmp_path):
     """scancel while generation runs: the sandbox step, the client step and its generate child, all gone."""
     out = tmp_path / "r"
     with openai_test_server("--delay", "1") as url:
@@ -180,8 +183,6 @@ def test_slurm_with_a_bwrap_sandbox_as_a_non_root_user_is_refused_before_submitt
     from helpers import REPO
 
     if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists():
-        import pytest
-
         pytest.skip("needs root and setpriv to run the launcher as another user")
     site = sysconfig.get_paths()["purelib"]
     out = Path(tempfile.gettempdir()) / f"nemo-eval-nonroot-{os.getpid()}" / "r"      # a path that user can reach
@@ -197,7 +198,8 @@ def test_slurm_with_a_bwrap_sandbox_as_a_non_root_user_is_refused_before_submitt
     assert "sandbox_mode: docker" in line and not out.exists()
 
 
-def test_scancel_with_a_docker_mode_sandbox_leaves_no_container(prepared_data, slurm_up, tmp_path):
+@pytest.mark.usefixtures("slurm_up")
+def test_scancel_with_a_docker_mode_sandbox_leaves_no_container(prepared_data, tmp_path):
     """sandbox_mode: docker in a Slurm job: after scancel, the sandbox's container goes too. Slurm ends the
     sandbox step (SIGTERM, then SIGKILL after KillWait); the container's own lease on its `sandbox start`
     process (issue 12) makes this hold even when the step is SIGKILLed before it removed the container."""
