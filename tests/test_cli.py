@@ -166,8 +166,13 @@ def _as_nobody(command: list[str], tmp_path) -> subprocess.CompletedProcess:
 
     from helpers import REPO
 
-    if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists() or not Path("/usr/bin/python3").exists():
-        pytest.skip("needs root, setpriv and a system python3 to run the CLI as another user")
+    import sys
+
+    same = Path("/usr/bin/python3").exists() and subprocess.run(
+        ["/usr/bin/python3", "-c", f"import sys; sys.exit(sys.version_info[:2] != {tuple(sys.version_info[:2])})"]).returncode == 0
+    if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists() or not same:
+        pytest.skip("needs root, setpriv and a system python3 of this version to run the CLI as another user "
+                    "(this interpreter sits under /root)")
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "NEMO_EVAL_DATA_DIR": str(tmp_path / "nobody-data"),
            "PYTHONPATH": f"{REPO}:{sysconfig.get_paths()['purelib']}"}
     return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-m",

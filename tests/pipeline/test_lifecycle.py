@@ -182,11 +182,13 @@ def test_slurm_with_a_bwrap_sandbox_as_a_non_root_user_is_refused_before_submitt
 
     from helpers import REPO
 
-    if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists():
-        pytest.skip("needs root and setpriv to run the launcher as another user")
+    same = Path("/usr/bin/python3").exists() and subprocess.run(
+        ["/usr/bin/python3", "-c", f"import sys; sys.exit(sys.version_info[:2] != {tuple(sys.version_info[:2])})"]).returncode == 0
+    if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists() or not same:
+        pytest.skip("needs root, setpriv and a system python3 of this version to run the launcher as another user")
     site = sysconfig.get_paths()["purelib"]
     out = Path(tempfile.gettempdir()) / f"nemo-eval-nonroot-{os.getpid()}" / "r"      # a path that user can reach
-    interpreter = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    interpreter = "/usr/bin/python3"
     result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", interpreter, "-m",
                              "nemo_eval", "eval", "--cluster", str(REPO / "cluster_configs" / "slurm.yaml"),
                              "--server_address", "http://127.0.0.1:9/v1", "--benchmarks", "gsm8k:0",
