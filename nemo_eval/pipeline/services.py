@@ -8,7 +8,6 @@ sends SIGTERM and returns; the run's watchdog waits for the group and SIGKILLs w
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -56,10 +55,6 @@ class Service:
         if self._error is not None:
             raise self._error
         return self._address
-
-    @property
-    def failed(self) -> Optional[BaseException]:
-        return self._error if self._done.is_set() else None
 
     def stop(self) -> None:
         self._stop()
@@ -126,9 +121,3 @@ def start_server(job: EvalJob, runner: StepRunner, cluster: ClusterConfig, watch
 def existing_server(address: str) -> Service:
     """A server that is already running (``--server_address``): nothing to start or stop."""
     return Service("server", address, lambda: None, lambda: None)
-
-
-def environment(job: EvalJob, run_id: str) -> dict[str, str]:
-    from nemo_eval.children import run_environment
-
-    return run_environment({**os.environ, **job.env_vars}, run_id)
