@@ -2,17 +2,23 @@
 
 A :class:`UserError` is a mistake the user can fix (bad name, missing file, no network).
 Entry points wrapped by :func:`run_main` print it as one line naming what is wrong and how
-to fix it, with no traceback, and exit with :data:`EXIT_USER_ERROR`. Anything else is a bug
-and keeps its traceback.
+to fix it, with no traceback, and exit with :data:`EXIT_USER_ERROR`; so are file-system errors
+that come from the environment (permission denied, read-only or full file system, a file where
+a directory should be), since every write is atomic and leaves earlier files as they were.
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 from typing import Callable, Iterable, Sequence
 
 EXIT_USER_ERROR = 2
+# file-system errors that are the environment's, not a bug: shown as one line naming the file
+ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                      errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP}
 
 
 class UserError(Exception):
@@ -46,6 +52,12 @@ def run_main(prog: str, main: Callable[[Sequence[str] | None], int | None],
     except UserError as exc:
         message = " ".join(str(exc).split("\n"))
         print(f"{prog}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS or not exc.filename:
+            raise
+        print(f"{prog}: error: cannot use {exc.filename}: {exc.strerror}; check that path and its permissions "
+              "(nothing written before was changed)", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
         print(f"{prog}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}", file=sys.stderr)

@@ -1,9 +1,10 @@
 """``++key=value`` overrides (Hydra grammar) into a typed config dataclass, and ``--help`` from it.
 
 Config dataclasses document each field with ``field(metadata={"help": ...})``; the same text
-is shown by ``--help``. Overrides are composed with Hydra's compose API, so lists, dicts and
-quoting work as in any Hydra app (``++inference.stop='["Q:", "\\n\\n"]'``). Unknown keys (which
-Hydra would silently accept with ``++``) and values of the wrong type are one-line errors.
+is shown by ``--help``. Overrides are parsed with Hydra's override grammar, so lists, dicts and
+quoting work as in any Hydra app (``++inference.stop='["Q:","A:"]'``); ``++key``, ``+key`` and ``key``
+all set a key. Unknown keys (which Hydra would silently accept with ``++``) and values of the wrong
+type are one-line errors.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import dataclasses
 import typing
 from typing import Any, Sequence, TypeVar
 
-from hydra import compose, initialize
-from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -78,21 +77,31 @@ def _check_keys(cls: type, overrides: Sequence[str]) -> None:
 
 
 def parse_overrides(cls: type[C], overrides: Sequence[str]) -> C:
-    """Compose the dataclass defaults with Hydra overrides (``++a.b=v``, ``+a=v`` or ``a=v``)."""
+    """The dataclass defaults with Hydra overrides applied (``++a.b=v``, ``+a=v`` or ``a=v``: all set ``a``).
+
+    Values use Hydra's override grammar (lists, dicts, quoting, ``null``); they are applied to the
+    structured config directly, without Hydra's composition (which costs a tenth of a second and
+    refuses ``+key`` for keys that exist, and every key here exists).
+    """
     for raw in overrides:
-        if "=" not in raw or not raw.lstrip("+~").split("=", 1)[0]:
+        if raw.startswith("~"):
+            raise UserError(f"{raw!r}: settings cannot be deleted; set them instead (++key=value)")
+        if "=" not in raw or not raw.lstrip("+").split("=", 1)[0]:
             raise UserError(f"override {raw!r} must look like ++key=value")
     _check_keys(cls, overrides)
-    name = f"nemo_eval_{cls.__module__}.{cls.__qualname__}".replace(".", "_")
-    ConfigStore.instance().store(name=name, node=cls)
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    config = OmegaConf.structured(cls)
+    current = ""
     try:
-        with initialize(version_base=None):
-            composed = compose(config_name=name, overrides=list(overrides))
-        return OmegaConf.to_object(composed)  # type: ignore[return-value]
+        for raw, override in zip(overrides, OverridesParser.create().parse_overrides(list(overrides))):
+            current = f"{raw} "
+            OmegaConf.update(config, override.key_or_group, override.value(), merge=True, force_add=True)
+        return OmegaConf.to_object(config)  # type: ignore[return-value]
     except (HydraException, OmegaConfBaseException) as exc:
         detail = str(exc.__cause__ or "").strip().splitlines()
         message = str(exc).strip().splitlines()[0] + (f": {detail[0]}" if detail else "")
-        raise UserError(f"bad override ({message}); see --help for the settings and their types") from None
+        raise UserError(f"bad override {current}({message}); see --help for the settings and their types") from None
 
 
 def as_dict(config: Any) -> dict[str, Any]:

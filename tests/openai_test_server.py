@@ -247,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--script", choices=("answer", "code"), default="answer",
                         help="answer: a boxed answer; code: a python block first, the answer after its output")
     args = parser.parse_args(argv)
+    ThreadingHTTPServer.request_queue_size = 1024  # socketserver's default backlog of 5 drops the SYNs of a burst of
+    # new connections, which the client then resends after 1 s: real servers (uvicorn: 2048) do not do that
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = State(args)  # type: ignore[attr-defined]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import BinaryIO
 from nemo_eval import __version__
 from nemo_eval.datasets.spec import RawFile
 from nemo_eval.errors import UserError
+from nemo_eval.jsonl import create_new, temporary_name
 
 MIRROR_ENV = "NEMO_EVAL_DATA_MIRROR"
 DOWNLOAD_TIMEOUT_S = 60
@@ -101,9 +101,8 @@ def fetch_raw_file(benchmark: str, raw: RawFile, dest: Path, mirror: str | None 
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     for source in sources:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{raw.name}.", suffix=".part", dir=dest.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = temporary_name(dest, ".part")
+        os.close(create_new(tmp))  # the user's umask, like every other file we write
         try:
             _copy_to(source, tmp)
             problem = checksum_problem(tmp, raw)

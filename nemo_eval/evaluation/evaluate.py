@@ -24,8 +24,7 @@ from typing import List, Optional, Sequence
 from nemo_eval.datasets.spec import BENCHMARKS
 from nemo_eval.errors import UserError, reject_unknown_keys, run_main
 from nemo_eval.evaluation.answer_extraction import ExtractionConfig, validate
-from nemo_eval.evaluation.graders import GRADERS
-from nemo_eval.jsonl import read_jsonl, write_jsonl_atomic
+from nemo_eval.jsonl import check_readable_file, read_jsonl, write_jsonl_atomic
 from nemo_eval.overrides import help_lines, parse_overrides
 
 PROG = "nemo-eval evaluate"
@@ -85,8 +84,13 @@ def config_for_file(path: Path, config: EvaluateConfig, overridden: set[str]) ->
 def evaluate_file(path: Path, config: EvaluateConfig, overridden: frozenset[str] = frozenset()) -> tuple[int, int, int]:
     """Grade one file; returns (lines, newly graded, correct)."""
     lines = list(read_jsonl(path))
+    for number, line in enumerate(lines, start=1):
+        if "generation" not in line:
+            raise UserError(f"{path}:{number} has no 'generation' field: grade files written by nemo-eval generate "
+                            "(is this the input data?); nothing was changed")
     config, eval_type = config_for_file(path, config, set(overridden))
     eval_type = eval_type or ("code" if lines and "entry_point" in lines[0] else "math")
+    from nemo_eval.evaluation.graders import GRADERS  # here: the launcher imports this module to check settings
     grader = GRADERS.get(eval_type)
     todo = [i for i, line in enumerate(lines) if config.regrade or "is_correct" not in line]
     if todo:
@@ -95,6 +99,12 @@ def evaluate_file(path: Path, config: EvaluateConfig, overridden: frozenset[str]
             lines[index] = line
         write_jsonl_atomic(path, lines)
     return len(lines), len(todo), sum(bool(line.get("is_correct")) for line in lines)
+
+
+def check_settings(config: EvaluateConfig) -> None:
+    """One-line errors for settings out of range (also checked by the launcher before it starts)."""
+    if config.math_batch_size < 1 or config.max_concurrency < 1 or config.timeout <= 0:
+        raise UserError("++math_batch_size and ++max_concurrency must be >= 1 and ++timeout > 0")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -110,14 +120,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _, overrides = parser.parse_known_args(argv)
     config = parse_overrides(EvaluateConfig, overrides)
     overridden = frozenset(raw.lstrip("+~").split("=", 1)[0].strip() for raw in overrides)
-    if config.math_batch_size < 1 or config.max_concurrency < 1 or config.timeout <= 0:
-        raise UserError("++math_batch_size and ++max_concurrency must be >= 1 and ++timeout > 0")
+    check_settings(config)
     if not config.prediction_jsonl_files:
         raise UserError("no files to grade: ++prediction_jsonl_files='[path/output-greedy.jsonl]'")
     paths = [Path(p).expanduser() for p in config.prediction_jsonl_files]
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"prediction file(s) not found: {', '.join(missing)}")
+    for path in paths:
+        check_readable_file(path, "prediction file")
     for path in paths:
         total, graded, correct = evaluate_file(path, config, overridden)
         print(f"{path}: graded {graded} of {total} lines; {correct} correct ({100 * correct / max(total, 1):.1f}%)",

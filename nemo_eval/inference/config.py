@@ -57,7 +57,7 @@ class InferenceConfig:
     random_seed: Optional[int] = field(default=None, metadata={
         "help": "set for a sampled run: sent to the server as seed, and switches the sampling defaults"})
     stop: List[str] = field(default_factory=list, metadata={
-        "help": "extra stop strings, added to the prompt config's"})
+        "help": "extra stop strings, added to the prompt config's; \\n and \\t in them are newline and tab"})
     endpoint: Optional[str] = field(default=None, metadata={
         "help": "chat or completions (default: completions when prompt_template is set, else chat)"})
     extra_body: Dict[str, Any] = field(default_factory=dict, metadata={
@@ -95,6 +95,45 @@ class GenerateConfig(PromptSettings):
     server: ServerConfig = field(default_factory=ServerConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     code_execution: CodeExecutionConfig = field(default_factory=CodeExecutionConfig)
+
+
+def check_settings(config: GenerateConfig) -> None:
+    """One-line errors for settings out of range, before anything is sent (the launcher checks them too)."""
+    from nemo_eval.errors import UserError
+
+    inference, server = config.inference, config.server
+    problems = []
+    if config.max_samples < -1:
+        problems.append("++max_samples must be -1 (all items) or a number of items")
+    if config.max_concurrent_requests < 1:
+        problems.append("++max_concurrent_requests must be at least 1")
+    if inference.temperature is not None and inference.temperature < 0:
+        problems.append("++inference.temperature must be >= 0 (0 is greedy)")
+    if inference.top_p is not None and not 0 < inference.top_p <= 1:
+        problems.append("++inference.top_p must be in (0, 1]")
+    if inference.top_k is not None and inference.top_k != -1 and inference.top_k < 1:
+        problems.append("++inference.top_k must be >= 1 (or -1: no limit)")
+    if inference.tokens_to_generate is not None and inference.tokens_to_generate < 1:
+        problems.append("++inference.tokens_to_generate must be >= 1")
+    if server.max_retries < 0 or server.request_timeout <= 0 or server.startup_timeout <= 0:
+        problems.append("++server.max_retries must be >= 0, ++server.request_timeout and ++server.startup_timeout > 0")
+    if server.retry_base_delay < 0 or server.retry_max_delay < 0:
+        problems.append("++server.retry_base_delay and ++server.retry_max_delay must be >= 0")
+    if server.server_gpus < 0 or server.server_nodes < 1:
+        problems.append("++server.server_gpus must be >= 0 and ++server.server_nodes >= 1")
+    execution = config.code_execution
+    if execution.max_executions < 0 or execution.timeout <= 0 or execution.max_output_chars < 0:
+        problems.append("++code_execution.max_executions and max_output_chars must be >= 0, ++code_execution.timeout > 0")
+    if problems:
+        raise UserError(problems[0])
+
+
+def decode_escapes(text: str) -> str:
+    """``\\n``, ``\\t`` and ``\\\\`` in a stop string given on the command line -> newline, tab, backslash
+    (shells and Hydra's grammar keep them as two characters)."""
+    import re
+
+    return re.sub(r"\\([nt\\])", lambda m: {"n": "\n", "t": "\t", "\\": "\\"}[m.group(1)], text)
 
 
 def sampling_params(inference: InferenceConfig) -> dict[str, float]:

@@ -14,9 +14,12 @@ same command again continues where a killed run stopped and retries failed items
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
+from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.inference.config import GenerateConfig
 from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run
@@ -72,10 +75,7 @@ def run(config: GenerateConfig) -> int:
         base_url = config.server.base_url or _address(config)
         stats = execute(plan, base_url, config, rows, pending, config.server.model)
     else:
-        log_path = plan.output.path.parent / "logs" / f"server-{server_type.name}.log"
-        with LaunchedServer(server_type, _launch_args(config, server_type), log_path,
-                            startup_timeout=config.server.startup_timeout) as server:
-            stats = execute(plan, server.base_url, config, rows, pending, None)
+        stats = _with_launched_server(plan, config, server_type, rows, pending)
     rate = stats.generated / stats.seconds if stats.seconds else 0.0
     tok_rate = stats.tokens / stats.seconds if stats.seconds else 0.0
     print(f"{plan.label}: generated {stats.generated}, failed {stats.failed} of {len(pending)} pending "
@@ -89,6 +89,24 @@ def run(config: GenerateConfig) -> int:
         print(f"{PROG}: {stats.failed} item(s) failed; run the same command again to retry them", file=sys.stderr)
         return EXIT_ITEMS_FAILED
     return 0
+
+
+def _with_launched_server(plan, config: GenerateConfig, server_type, rows, pending):
+    """Generate against a server started for this run; it never outlives the run, even a ``kill -9``
+    of this process (parent-death signal, and a watchdog ending its whole group)."""
+    folder = Path(config.output_dir).expanduser() if config.output_dir else plan.output.path.parent
+    log_path = folder / "logs" / f"server-{server_type.name}.log"
+    run_id = nested_run_id("generate")
+    watchdog = RunWatchdog(run_id)
+    server = LaunchedServer(server_type, _launch_args(config, server_type), log_path,
+                            startup_timeout=config.server.startup_timeout, env=run_environment(dict(os.environ), run_id))
+    try:
+        watchdog.watch_group(server.launch().pid)
+        server.wait_healthy()
+        return execute(plan, server.base_url, config, rows, pending, None)
+    finally:
+        server.stop()
+        watchdog.close()
 
 
 def _address(config: GenerateConfig) -> str:

@@ -52,17 +52,25 @@ class ResumableOutput:
         existing = self._existing()
         if not existing:
             return
-        try:
-            previous = json.loads(self.meta_path.read_text(encoding="utf-8")).get("settings")
-        except (OSError, ValueError):
-            previous = None
+        meta: Any = None
+        corrupt = False
+        if self.meta_path.exists():
+            try:
+                meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                corrupt = True
+            corrupt = corrupt or not isinstance(meta, dict) or not isinstance(meta.get("settings"), dict)
+        previous = meta.get("settings") if isinstance(meta, dict) and not corrupt else None
         if previous == self.settings:
-            self._previous_model = json.loads(self.meta_path.read_text(encoding="utf-8")).get("resolved_model")
+            self._previous_model = meta.get("resolved_model")
             return
         if self.overwrite:
             for path in existing + [self.meta_path]:
                 path.unlink(missing_ok=True)
             return
+        if corrupt:
+            raise UserError(f"{self.meta_path} is corrupt (not the JSON record nemo-eval writes), so {existing[0]} "
+                            "cannot be checked against this run; restore it, or ++overwrite=true to generate again")
         if previous is None:
             raise UserError(f"{existing[0]} exists but has no record of how it was made ({self.meta_path.name} "
                             "missing); choose another ++output_file, or ++overwrite=true to replace it")

@@ -23,10 +23,11 @@ from nemo_eval.datasets.prepare import load_items
 from nemo_eval.datasets.spec import BenchmarkDefaults, get_benchmark
 from nemo_eval.errors import UserError
 from nemo_eval.inference.code_execution import generate_with_code
-from nemo_eval.inference.config import GenerateConfig, output_name, sampling_params
+from nemo_eval.inference.config import (GenerateConfig, check_settings, decode_escapes, output_name,
+                                        sampling_params)
 from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient
 from nemo_eval.inference.resumable_output import ResumableOutput
-from nemo_eval.jsonl import read_jsonl
+from nemo_eval.jsonl import check_readable_file, make_dir, read_jsonl
 from nemo_eval.prompts.builder import ResolvedPrompt, build_prompt, render_examples, resolve_prompt
 from nemo_eval.sandbox import SandboxClient
 
@@ -79,6 +80,7 @@ def plan_run(config: GenerateConfig) -> RunPlan:
     """Resolve items, prompt, request parameters and output; no network."""
     if bool(config.benchmark) == bool(config.input_file):
         raise UserError("give exactly one of ++benchmark=NAME or ++input_file=PATH")
+    check_settings(config)
     data_dir = Path(config.data_dir).expanduser() if config.data_dir else None
     if config.benchmark:
         spec = get_benchmark(config.benchmark)
@@ -88,18 +90,16 @@ def plan_run(config: GenerateConfig) -> RunPlan:
         label = spec.name
     else:
         path = Path(config.input_file).expanduser()
-        if not path.is_file():
-            raise UserError(f"input file {path} does not exist")
+        check_readable_file(path, "input file")
         defaults = BenchmarkDefaults()
         items = list(read_jsonl(path))
+        _check_unique_ids(path, items)
         source = {"input_file": str(path.resolve()), "sha256": _file_sha256(path)}
         label = path.stem
     if config.max_samples >= 0:
         items = items[: config.max_samples]
     if not items:
         raise UserError("there is nothing to generate: the input has no items (check ++max_samples)")
-    if config.max_concurrent_requests < 1:
-        raise UserError("++max_concurrent_requests must be at least 1")
     resolved = resolve_prompt(config, defaults)
     endpoint = config.inference.endpoint or ("completions" if resolved.template else "chat")
     if endpoint not in ENDPOINTS:
@@ -115,7 +115,7 @@ def plan_run(config: GenerateConfig) -> RunPlan:
     if inference.random_seed is not None:
         params["seed"] = inference.random_seed
     if inference.stop:
-        params["stop"] = list(inference.stop)
+        params["stop"] = [decode_escapes(stop) for stop in inference.stop]
     params.update(inference.extra_body)
     code_execution = config.code_execution if config.code_execution.enabled else None
     if code_execution is not None:
@@ -142,10 +142,27 @@ def plan_run(config: GenerateConfig) -> RunPlan:
         settings["code_execution"] = {"max_executions": code_execution.max_executions,
                                       "timeout": code_execution.timeout,
                                       "max_output_chars": code_execution.max_output_chars}
-    output = ResumableOutput(_output_path(config), settings, overwrite=config.overwrite)
+    output_path = _output_path(config)
+    make_dir(output_path.parent, "output folder")
+    if output_path.is_dir():
+        raise UserError(f"output file {output_path} is a directory; give a file path (or ++output_dir=DIR)")
+    output = ResumableOutput(output_path, settings, overwrite=config.overwrite)
     return RunPlan(items=items, resolved=resolved, examples_block=render_examples(resolved), endpoint=endpoint,
                    request_params=params, output=output, label=label, settings=settings,
                    code_execution=code_execution)
+
+
+def _check_unique_ids(path: Path, items: list[dict[str, Any]]) -> None:
+    """Ids match generations to items (resume, metrics, compare): the input must not repeat one."""
+    seen: dict[Any, int] = {}
+    for number, item in enumerate(items, start=1):
+        if "id" not in item:
+            continue
+        key = json.dumps(item["id"])
+        if key in seen:
+            raise UserError(f"input file {path}: id {item['id']!r} is on items {seen[key]} and {number}; ids must be "
+                            "unique (or leave the id field out)")
+        seen[key] = number
 
 
 def _result_row(item: dict[str, Any], completion: Any = None, error: Optional[str] = None) -> dict[str, Any]:

@@ -90,7 +90,8 @@ def graded_by_id(path: Path) -> dict[str, dict[str, Any]]:
     for index, line in enumerate(load_graded(path)):
         key = str(line.get("id", index))
         if key in rows:
-            raise UserError(f"{path}: id {key!r} appears twice")
+            raise UserError(f"{path}: id {key!r} appears twice; each item must be generated once (regenerate the file "
+                            "from an input with unique ids)")
         rows[key] = line
     return rows
 
@@ -108,7 +109,7 @@ def compute_metrics(files: list[Path]) -> dict[str, dict[str, Any]]:
                         "name them output-greedy.jsonl / output-rs<seed>.jsonl")
     result: dict[str, dict[str, Any]] = {}
     if greedy:
-        result["greedy"] = _summary(load_graded(greedy[0]))
+        result["greedy"] = _summary(list(graded_by_id(greedy[0]).values()))  # an id twice would count twice
     if sampled:
         result.update(_sampled_metrics(sampled))
     if not result:

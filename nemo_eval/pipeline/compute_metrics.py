@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from nemo_eval.errors import UserError, run_main
+from nemo_eval.jsonl import check_readable_file
 from nemo_eval.metrics.compute import compute_metrics
 from nemo_eval.metrics.report import table
 
@@ -28,9 +29,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--benchmark", default=None, help="benchmark name for the output (default: the files' folder)")
     args = parser.parse_args(argv)
     paths = [Path(p).expanduser() for p in args.prediction_jsonl_files]
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"prediction file(s) not found: {', '.join(missing)}")
+    for path in paths:
+        check_readable_file(path, "prediction file")
     benchmark = args.benchmark or paths[0].parent.name
     rows = compute_metrics(paths)
     print(table(benchmark, rows))

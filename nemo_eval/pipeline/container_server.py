@@ -3,7 +3,9 @@
 The server's own launch command runs in the configured image with host networking (so it answers
 on 127.0.0.1:<port> like a process would), the config's mounts and env vars, and GPUs requested
 through the engine when ``--server_gpus`` is set. Its output streams to the server log; the
-container is stopped and removed on success, failure, Ctrl-C and SIGTERM.
+container is stopped and removed on success, failure, Ctrl-C and SIGTERM. It carries the labels the
+launcher gives it (``nemo-eval.run``, ``nemo-eval.output-dir``), so the run's watchdog, or the next run
+on the same output dir, removes it when the launcher was killed.
 """
 
 from __future__ import annotations
@@ -23,15 +25,27 @@ class ContainerServer:
     """Context manager: start ``server_type`` in ``image``, wait until healthy, always remove it."""
 
     def __init__(self, server_type: ServerType, args: LaunchArgs, image: str, log_path: Path,
-                 mounts: tuple[str, ...] = (), env: Optional[dict[str, str]] = None, startup_timeout: float = 1800.0):
+                 mounts: tuple[str, ...] = (), env: Optional[dict[str, str]] = None, startup_timeout: float = 1800.0,
+                 labels: Optional[dict[str, str]] = None):
         self.server_type, self.args, self.image, self.log_path = server_type, args, image, log_path
         self.command = server_type.command(args)
         self.mounts, self.env, self.startup_timeout = mounts, env or {}, startup_timeout
+        self.labels = labels or {}
         self.root_url = f"http://127.0.0.1:{args.port}"
         self.base_url = f"{self.root_url}/v1"
         self.container: Any = None
 
     def __enter__(self) -> "ContainerServer":
+        self.launch()
+        try:
+            self.wait_healthy()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def launch(self) -> str:
+        """Start the container (labelled with the run, for reaping); returns its id at once."""
         from nemo_eval.sandbox.docker_mode import docker_client
 
         client = docker_client()
@@ -51,19 +65,14 @@ class ContainerServer:
         try:
             self.container = client.containers.run(self.image, self.command, detach=True, network_mode="host",
                                                    volumes=volumes, environment=self.env, device_requests=requests,
-                                                   name=f"nemo-eval-server-{self.args.port}")
+                                                   name=f"nemo-eval-server-{self.args.port}", labels=self.labels)
         except Exception as exc:  # noqa: BLE001 - engine errors of every kind: one line for the user
             raise UserError(f"cannot start the {self.server_type.name} container from {self.image}: "
                             f"{' '.join(str(exc).split())[:300]}") from None
         threading.Thread(target=self._copy_logs, daemon=True).start()
         print(f"nemo-eval: started {self.server_type.name} server in container {self.container.short_id} "
               f"({self.image}), log: {self.log_path}", file=sys.stderr)
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+        return self.container.id
 
     def _copy_logs(self) -> None:
         try:
@@ -78,7 +87,8 @@ class ContainerServer:
         self.container.reload()
         return self.container.attrs.get("State", {}).get("ExitCode", 0) if self.container.status == "exited" else None
 
-    def _wait_healthy(self) -> None:
+    def wait_healthy(self) -> None:
+        """Block until the server in the container answers its health check."""
         url = self.root_url + self.server_type.health_path
         outcome = poll_until_healthy(url, self.startup_timeout, self._exit_code, interval=0.5)
         if outcome == "exited":
@@ -88,6 +98,10 @@ class ContainerServer:
         if outcome == "timeout":
             raise UserError(f"the {self.server_type.name} container did not become healthy ({url}) within "
                             f"{self.startup_timeout:g} s; see {self.log_path}")
+
+    def stop_in_background(self) -> None:
+        """Remove the container without waiting (the run's watchdog removes it if this process ends first)."""
+        threading.Thread(target=self.__exit__, daemon=True).start()
 
     def __exit__(self, *exc_info: object) -> None:
         container, self.container = self.container, None

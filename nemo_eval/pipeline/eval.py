@@ -21,7 +21,8 @@ from typing import Optional, Sequence
 from nemo_eval.datasets.spec import BENCHMARKS
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.evaluation.evaluate import EvaluateConfig
-from nemo_eval.inference.config import GenerateConfig, parse_benchmark_runs
+from nemo_eval.evaluation.evaluate import check_settings as check_evaluate_settings
+from nemo_eval.inference.config import GenerateConfig, check_settings, parse_benchmark_runs
 from nemo_eval.inference.server.base import get_server_type
 from nemo_eval.overrides import _is_mapping_field, flat_fields, parse_overrides
 from nemo_eval.pipeline.cluster_config import ClusterConfig, check_ssh, load_cluster_config
@@ -102,7 +103,8 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
         BENCHMARKS.get(name)
     generation, evaluation = route_overrides(overrides)
     generate_settings = parse_overrides(GenerateConfig, generation)  # values checked now, not after launching
-    parse_overrides(EvaluateConfig, evaluation)
+    check_settings(generate_settings)
+    check_evaluate_settings(parse_overrides(EvaluateConfig, evaluation))
     if generate_settings.server.server_args and args.server_args:
         raise UserError("give launched-server arguments once: --server_args or ++server.server_args")
     address = _normalized_address(args.server_address)
@@ -122,6 +124,8 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
     if cluster.ssh_tunnel and not args.output_dir.is_absolute():
         raise UserError("with ssh_tunnel, --output_dir is a path on the cluster and must be absolute")
     output_dir = args.output_dir if cluster.ssh_tunnel else args.output_dir.expanduser().resolve()
+    if not cluster.ssh_tunnel:
+        check_output_dir(output_dir)
     if cluster.executor == "slurm" and not re.fullmatch(r"[A-Za-z0-9_./+@~-]+", str(output_dir)):
         raise UserError(f"--output_dir {output_dir} has characters sbatch scripts cannot carry safely (spaces, "
                         "quotes, $, %, ...); use letters, digits and . _ - + @ ~ /")
@@ -135,7 +139,18 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
                    server_nodes=args.server_nodes, num_jobs=args.num_jobs, generation_overrides=generation,
                    evaluation_overrides=evaluation, python=python,
                    server_args=args.server_args or generate_settings.server.server_args,
-                   server_startup_timeout=generate_settings.server.startup_timeout)
+                   server_startup_timeout=generate_settings.server.startup_timeout,
+                   code_execution=generate_settings.code_execution.enabled)
+
+
+def check_output_dir(path: Path) -> None:
+    """A one-line error when ``path`` cannot be an output dir (a file is in the way); creates nothing."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"cannot be created: {existing} is a file"
+        raise UserError(f"--output_dir {path} {where}, not a directory; give a directory path")
 
 
 def _normalized_address(address: Optional[str]) -> Optional[str]:
@@ -146,6 +161,39 @@ def _normalized_address(address: Optional[str]) -> Optional[str]:
         raise UserError(f"--server_address {address!r} must look like http://HOST:PORT or http://HOST:PORT/v1")
     address = address.rstrip("/")
     return address if address.endswith("/v1") else address + "/v1"
+
+
+def check_server_reachable(address: str, timeout: float = 10.0) -> None:
+    """A one-line error, before anything starts, when nothing answers at ``--server_address``."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(address + "/models", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answers (401 without a key, 404 on servers without /models, ...): generation says the rest
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(f"cannot reach the server at {address} ({reason}); start it, or fix --server_address") from None
+
+
+def check_slurm_sandbox(cluster: ClusterConfig) -> None:
+    """bwrap mode needs root in the job; jobs run as the submitting user: say so before submitting."""
+    if cluster.sandbox_mode != "bwrap" or cluster.container_for("sandbox"):
+        return
+    if cluster.ssh_tunnel:
+        from nemo_eval.pipeline.slurm_shell import SshShell
+
+        result = SshShell(cluster.ssh_tunnel).run(["id", "-u"])
+        uid = int(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip().isdigit() else 0
+    else:
+        import os
+
+        uid = os.geteuid()
+    if uid != 0:
+        raise UserError(f"the Slurm jobs would run the sandbox in bwrap mode, which needs root, but they run as you "
+                        f"(uid {uid}); in {cluster.name} set sandbox_mode: docker, or containers: {{sandbox: IMAGE}} "
+                        "(an image built from sandbox/Dockerfile)")
 
 
 def describe(job: EvalJob) -> str:
@@ -169,12 +217,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if cluster.executor == "slurm":
         if cluster.ssh_tunnel:
             check_ssh(cluster.ssh_tunnel)
+        check_slurm_sandbox(cluster)
         return run_slurm(job, cluster, dry_run=args.dry_run, wait=args.wait)
     if args.wait:
         raise UserError("--wait is for Slurm clusters; a local run always waits")
     if args.dry_run:
         print(describe(job))
         return 0
+    if job.server_address:
+        check_server_reachable(job.server_address)
     code = run_local(job, cluster)
     if code == 0:
         print(f"{PROG}: done; metrics in {job.output_dir / 'metrics.json'}", file=sys.stderr)

@@ -1,93 +1,97 @@
-"""The local executor: every step a child process on this machine, each with a log file; a
-launched server runs in a Docker container when the cluster config names an image for it, the
-sandbox in docker mode when it names one for the sandbox.
+"""The local executor: the whole job on this machine, owned by one launcher, leaving nothing behind.
 
-Order: prepare data; start the sandbox and (unless an address is given) the inference server and
-wait until both are healthy; for every benchmark and seed generate, then grade (``--num_jobs`` of
-those at once); summarize. The sandbox, the server and any running step are torn down on success,
-failure, Ctrl-C and SIGTERM. A failed step is reported with its exit code and log file.
+Order: take the output dir (:mod:`ownership`; a second launcher refuses), start the run's watchdog,
+start the sandbox at once when some run still needs grading, prepare data (here), find the runs with
+something left to generate and launch the server only if there are any (a process, or a container
+when the cluster config names an image), then for every benchmark and seed generate (a child step)
+and grade (here), ``--num_jobs`` runs at once, generation starting as soon as the server answers and
+grading as soon as the sandbox does; summarize (here). The sandbox and the server are stopped without
+waiting: the watchdog finishes that after the launcher exits, and ends everything the run started if
+the launcher dies (``kill -9`` included). A failed step is reported with how it ended and its log.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack, contextmanager
-from typing import Iterator
+from typing import Optional
 
+from nemo_eval.children import RunWatchdog, new_run_id, run_environment
 from nemo_eval.errors import UserError
-from nemo_eval.inference.server.base import LaunchArgs, get_server_type
-from nemo_eval.inference.server.launcher import (LaunchedServer, free_port, log_tail, poll_until_healthy,
-                                                  terminate_group)
+from nemo_eval.inference.config import output_name
 from nemo_eval.pipeline.cluster_config import ClusterConfig
-from nemo_eval.pipeline.container_server import ContainerServer
-from nemo_eval.pipeline.steps import EvalJob, StepRunner
+from nemo_eval.pipeline.ownership import OutputDirLock
+from nemo_eval.pipeline.run_state import (fully_graded, generation_pending, grader, prepare_here,
+                                          summarize_here)
+from nemo_eval.pipeline.services import Service, existing_server, start_sandbox, start_server
+from nemo_eval.pipeline.steps import EvalJob, StepRunner, run_label
 
-SANDBOX_STARTUP_S = 300.0
 
+def slurm_jobs_active(job_ids: list[str]) -> Optional[list[str]]:
+    """Which of ``job_ids`` Slurm still runs or holds; None when Slurm cannot be asked here."""
+    from nemo_eval.pipeline.slurm_executor import ACTIVE, job_state
+    from nemo_eval.pipeline.slurm_shell import LocalShell
 
-@contextmanager
-def started_sandbox(job: EvalJob, children: StepRunner, cluster: ClusterConfig) -> Iterator[str]:
-    port = free_port()
-    log = job.logs / "sandbox.log"
-    image = cluster.container_for("sandbox")
-    mode = "docker" if image else cluster.sandbox_mode
-    proc = children.start(job.python + ["nemo_eval", "sandbox", "start", "--mode", mode, "--port", str(port)]
-                          + (["--image", image] if image else []), log)
-    address = f"http://127.0.0.1:{port}"
     try:
-        outcome = poll_until_healthy(address + "/health", SANDBOX_STARTUP_S, proc.poll, interval=0.3)
-        if outcome == "exited":
-            raise UserError(f"step 'sandbox' failed (exit {proc.returncode}): {log_tail(log, 1)}; log: {log}")
-        if outcome == "timeout":
-            raise UserError(f"step 'sandbox' did not get healthy in {SANDBOX_STARTUP_S:.0f} s; log: {log}")
-        print(f"nemo-eval eval: sandbox ({mode} mode) at {address}; log {log}", file=sys.stderr)
-        yield address
-    finally:
-        terminate_group(proc, 30)
-
-
-@contextmanager
-def server_url(job: EvalJob, cluster: ClusterConfig) -> Iterator[str]:
-    if job.server_address:
-        yield job.server_address
-        return
-    server_type = get_server_type(job.server_type)
-    model = server_type.model_or_default(job.model)
-    if not model:
-        raise UserError(f"server type {job.server_type} needs --model (a model path or name)")
-    image = cluster.container_for("server", server_type.name)
-    args = LaunchArgs(model=model, port=free_port(), gpus=job.server_gpus, nodes=job.server_nodes,
-                      extra_args=job.server_args, python="python3" if image else sys.executable)
-    log = job.logs / "server.log"
-    launched = (ContainerServer(server_type, args, image, log, cluster.mounts, job.env_vars, job.server_startup_timeout)
-                if image else LaunchedServer(server_type, args, log, startup_timeout=job.server_startup_timeout,
-                                             env={**os.environ, **job.env_vars}))
-    with launched as server:
-        print(f"nemo-eval eval: {server_type.name} server at {server.base_url}; log {job.logs / 'server.log'}",
-              file=sys.stderr)
-        yield server.base_url
+        return [j for j in job_ids if job_state(LocalShell(), j) in ACTIVE]
+    except UserError:
+        return None
 
 
 def run_local(job: EvalJob, cluster: ClusterConfig) -> int:
     """Run the whole job here; returns the exit code (0 only when every step succeeded)."""
-    runner = StepRunner({**os.environ, **job.env_vars})
-    job.logs.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id()
+    lock = OutputDirLock(job.output_dir, run_id, slurm_active=slurm_jobs_active).acquire()
+    # the job's env_vars (data dir, mirror, ...) apply to the steps run here as to the child steps
+    os.environ.update(job.env_vars)
+    watchdog = RunWatchdog(run_id)
+    runner = StepRunner(run_environment(dict(os.environ), run_id), watchdog)
+    services: list[Service] = []
     try:
-        if not runner.step("prepare-data", job.python + ["nemo_eval.datasets.prepare", *job.benchmarks()],
-                           job.logs / "prepare-data.log"):
-            return runner.report()
-        with ExitStack() as stack:
-            sandbox = stack.enter_context(started_sandbox(job, runner, cluster))
-            base_url = stack.enter_context(server_url(job, cluster))
-            runner.generate_and_grade(job, job.runs, base_url, sandbox, job.num_jobs)
-        if runner.failures:
-            return runner.report()
-        summary = job.logs / "summarize-results.log"
-        summary.unlink(missing_ok=True)  # this run's summary only
-        if runner.step("summarize-results", job.summarize_command(), summary):
-            text = summary.read_text(encoding="utf-8", errors="replace")
-            print("\n".join(line for line in text.splitlines() if not line.startswith("$ ")))
-        return runner.report()
+        return _run(job, cluster, runner, watchdog, lock, services)
     finally:
-        runner.stop_all()
+        for service in services:
+            service.stop()               # SIGTERM, no waiting: the watchdog waits and SIGKILLs
+        runner.stop_all()                # steps still running (Ctrl-C, a failure): gone before the lock is
+        watchdog.close()
+        lock.release()
+
+
+def _run(job: EvalJob, cluster: ClusterConfig, runner: StepRunner, watchdog: RunWatchdog, lock: OutputDirLock,
+         services: list[Service]) -> int:
+    job.logs.mkdir(parents=True, exist_ok=True)
+    sandbox: Optional[Service] = None
+    if not all(fully_graded(job.output_dir / b / output_name(s), job.evaluation_overrides) for b, s in job.runs):
+        sandbox = start_sandbox(job, runner, cluster, lock.add_container)
+        services.append(sandbox)
+    if not runner.in_process("prepare-data", lambda: prepare_here(job.benchmarks()), job.logs / "prepare-data.log"):
+        return runner.report()
+    pending = {(b, s) for b, s in job.runs if generation_pending(job, b, s)}
+    done = [run_label(b, s) for b, s in job.runs if (b, s) not in pending]
+    if done:
+        print(f"nemo-eval eval: nothing left to generate for {', '.join(done)}", file=sys.stderr, flush=True)
+    grade = grader(job)
+    server = existing_server(job.server_address) if job.server_address else None
+    if pending and server is None:
+        server = start_server(job, runner, cluster, watchdog, lock.add_container)
+        services.append(server)
+    if pending and sandbox is None:
+        sandbox = start_sandbox(job, runner, cluster, lock.add_container)
+        services.append(sandbox)
+
+    def no_service() -> str:
+        raise AssertionError("a run asked for a service nothing needed")
+
+    runner.generate_and_grade(job, job.runs, server.address if server else no_service,
+                              sandbox.address if sandbox else no_service, job.num_jobs, grade,
+                              needs_generation=lambda b, s: (b, s) in pending)
+    if runner.service_error is not None:
+        raise runner.service_error  # one line, exit 2: the sandbox or server could not start
+    if runner.failures:
+        return runner.report()
+    summary = job.logs / "summarize-results.log"
+    summary.unlink(missing_ok=True)  # this run's summary only
+    tables: list[str] = []
+    if runner.in_process("summarize-results", lambda: tables.append(summarize_here(job)) or tables[0], summary):
+        print(tables[0])
+    return runner.report()

@@ -13,6 +13,7 @@ until all are done and exits with their outcome; otherwise job ids and log paths
 from __future__ import annotations
 
 import json
+import os
 import random
 import shlex
 import sys
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from nemo_eval.children import RUN_ID_ENV, new_run_id
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, get_server_type
 from nemo_eval.pipeline.cluster_config import ClusterConfig
@@ -32,10 +34,23 @@ DONE_OK = {"COMPLETED"}
 ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 DONE_BAD = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 POLL_S = 2.0
+# below Linux's default ephemeral range (32768-60999): a port drawn there can be taken by any outgoing
+# connection on the node between submission and the step's start
+STEP_PORTS = range(20000, 32768)
+
+
+# nemo-eval's own settings: forwarded from the launcher's environment into the jobs (the cluster config's
+# env_vars win), since over ssh, or with SBATCH_EXPORT=NONE, the jobs would not see them otherwise
+FORWARDED_ENV = ("NEMO_EVAL_DATA_DIR", "NEMO_EVAL_DATA_MIRROR", "NEMO_EVAL_EXTRA_BENCHMARKS", "NEMO_EVAL_EXTRA_PROMPTS")
+
+
+def forwarded_env(cluster: ClusterConfig) -> dict[str, str]:
+    """The launcher's nemo-eval settings the jobs get, unless the cluster config's env_vars set them."""
+    return {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k) and k not in cluster.env_vars}
 
 
 def _directives(cluster: ClusterConfig, name: str, log: Path, nodes: int, gpus: int,
-                code_dir: Optional[str] = None) -> list[str]:
+                code_dir: Optional[str] = None, run_id: Optional[str] = None) -> list[str]:
     slurm = cluster.slurm
     lines = ["#!/bin/bash", f"#SBATCH --job-name={slurm.job_name_prefix}-{name}", f"#SBATCH --output={log}",
              f"#SBATCH --nodes={nodes}", "#SBATCH --ntasks-per-node=1", f"#SBATCH --time={slurm.time}"]
@@ -49,7 +64,10 @@ def _directives(cluster: ClusterConfig, name: str, log: Path, nodes: int, gpus: 
     lines += ["set -uo pipefail", "export PYTHONUNBUFFERED=1"]
     if code_dir:  # nemo-eval's code, copied over ssh
         lines.append(f'export PYTHONPATH={shlex.quote(code_dir)}"${{PYTHONPATH:+:$PYTHONPATH}}"')
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in forwarded_env(cluster).items()]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in cluster.env_vars.items()]
+    if run_id:  # every step and its descendants carry it: what the watchdogs (and tests) find them by
+        lines.append(f"export {RUN_ID_ENV}={shlex.quote(run_id)}")
     return lines
 
 
@@ -69,7 +87,8 @@ def _python(cluster: ClusterConfig, image: Optional[str]) -> str:
 
 
 def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: list[int], job_file: Path,
-                code_dir: Optional[str] = None, ports: Optional[tuple[int, int]] = None) -> str:
+                code_dir: Optional[str] = None, ports: Optional[tuple[int, int]] = None,
+                run_id: Optional[str] = None) -> str:
     """The sbatch script of eval job ``index`` (runs at ``positions`` of the job file).
 
     Sandbox, server and client run as background steps; the script waits for the first to end. The
@@ -80,13 +99,17 @@ def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: lis
     launch = job.server_address is None
     nodes = job.server_nodes if launch else 1
     gpus = cluster.slurm.gpus_per_node if launch and job.server_gpus else 0
-    sandbox_port, server_port = ports or random.SystemRandom().sample(range(20000, 60000), 2)
+    sandbox_port, server_port = ports or random.SystemRandom().sample(STEP_PORTS, 2)
     logs = job.logs
     log = lambda name: shlex.quote(str(logs / f"{name}-{label}.log"))
-    lines = _directives(cluster, label, logs / f"slurm-{label}-%j.out", nodes, gpus, code_dir)
-    lines += ['HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)',
-              "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT", "STEPS=()"]
+    lines = _directives(cluster, label, logs / f"slurm-{label}-%j.out", nodes, gpus, code_dir,
+                        f"{run_id}-{label}" if run_id else None)
     image = cluster.container_for("sandbox")
+    cleanup = "kill $(jobs -p) 2>/dev/null; wait"
+    if cluster.sandbox_mode == "docker" and not image:  # the container `sandbox start` names after its port
+        cleanup += f"; docker rm -f nemo-eval-sandbox-{sandbox_port} >/dev/null 2>&1"
+    lines += ['HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)',
+              f"trap '{cleanup}' EXIT", "trap 'exit 143' TERM", "STEPS=()"]
     # the sandbox listens on the first node's loopback only: the client step runs there too
     lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval sandbox start --mode "
                  f"{cluster.sandbox_mode} --port {sandbox_port} > {log('sandbox')} 2>&1 &")
@@ -127,21 +150,22 @@ def summarize_script(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[st
     return "\n".join(lines) + "\n"
 
 
-def render_scripts(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[str]) -> list[tuple[Path, str]]:
+def render_scripts(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[str],
+                   run_id: Optional[str] = None) -> list[tuple[Path, str]]:
     """``(path, text)`` of every eval script, then of the summarize script."""
     folder = job.output_dir / "slurm"
     count = min(job.num_jobs, len(job.runs))
     scripts = [(folder / f"eval-{index}.sbatch",
                 eval_script(job, cluster, index, list(range(index, len(job.runs), count)), folder / "job.json",
-                            code_dir)) for index in range(count)]
+                            code_dir, run_id=run_id)) for index in range(count)]
     return scripts + [(folder / "summarize.sbatch", summarize_script(job, cluster, code_dir))]
 
 
-def write_scripts(job: EvalJob, cluster: ClusterConfig, shell: Shell) -> tuple[list[Path], Path]:
+def write_scripts(job: EvalJob, cluster: ClusterConfig, shell: Shell, run_id: str) -> tuple[list[Path], Path]:
     """Write job.json and every sbatch script; returns (eval scripts, summarize script)."""
     shell.write(job.logs / ".keep", "")
     shell.write(job.output_dir / "slurm" / "job.json", job.to_json())
-    rendered = render_scripts(job, cluster, shell.code_dir)
+    rendered = render_scripts(job, cluster, shell.code_dir, run_id)
     for path, text in rendered:
         shell.write(path, text)
     paths = [path for path, _ in rendered]
@@ -212,13 +236,47 @@ def run_slurm(job: EvalJob, cluster: ClusterConfig, dry_run: bool, wait: bool) -
             print(f"# {path}\n{text}")
         print("# dry run: nothing written, nothing submitted")
         return 0
+    if cluster.ssh_tunnel:
+        check_remote_mirror(shell, cluster)
+    run_id = new_run_id()
+    lock = None
+    if isinstance(shell, LocalShell):  # the output dir is on this machine's file system: one owner at a time
+        from nemo_eval.pipeline.ownership import OutputDirLock
+
+        lock = OutputDirLock(job.output_dir, run_id, "nemo-eval eval (Slurm submission)",
+                             slurm_active=lambda ids: [j for j in ids if job_state(shell, j) in ACTIVE]).acquire()
+    submitted: Optional[tuple[list[str], str]] = None
+    try:
+        submitted = _submit(job, cluster, shell, run_id)
+    finally:
+        if lock is not None:  # the submitted jobs own the dir now (or nobody, when nothing was submitted)
+            if submitted is not None:
+                lock.record(slurm_jobs=[*submitted[0], submitted[1]])
+            lock.release(keep_slurm_jobs=submitted is not None)
+    eval_ids, summary_id = submitted
+    print(f"nemo-eval eval: submitted eval jobs {', '.join(eval_ids)} and summarize job {summary_id}; logs under "
+          f"{job.logs} (slurm-*.out and one file per step)", file=sys.stderr)
+    return wait_for(shell, eval_ids, summary_id, job) if wait else 0
+
+
+def check_remote_mirror(shell: SshShell, cluster: ClusterConfig) -> None:
+    """A forwarded mirror path must exist on the cluster: one line before submitting, not a failed job."""
+    mirror = forwarded_env(cluster).get("NEMO_EVAL_DATA_MIRROR")
+    if mirror and not mirror.startswith(("http://", "https://")):
+        if shell.run(["test", "-d", mirror]).returncode != 0:
+            raise UserError(f"NEMO_EVAL_DATA_MIRROR={mirror} is forwarded to the Slurm jobs but is not a directory on "
+                            f"{shell.tunnel.destination()}; set env_vars: {{NEMO_EVAL_DATA_MIRROR: <path there>}} in the "
+                            "cluster config (or unset it here)")
+
+
+def _submit(job: EvalJob, cluster: ClusterConfig, shell: Shell, run_id: str) -> tuple[list[str], str]:
     record = job.output_dir / "slurm" / "submitted.json"
     active = [j for j in _previous_ids(shell, record) if job_state(shell, j) in ACTIVE]
     if active:
         raise UserError(f"Slurm jobs {', '.join(active)} of an earlier submission to {job.output_dir} are still "
                         f"pending or running; wait for them (or scancel {' '.join(active)}) before submitting again")
     shell.upload_code()
-    scripts, summary = write_scripts(job, cluster, shell)
+    scripts, summary = write_scripts(job, cluster, shell, run_id)
     submitted: list[str] = []
     try:
         for path in scripts:
@@ -229,8 +287,5 @@ def run_slurm(job: EvalJob, cluster: ClusterConfig, dry_run: bool, wait: bool) -
             shell.run(["scancel", *submitted])
             print(f"nemo-eval eval: cancelled the jobs already submitted ({', '.join(submitted)})", file=sys.stderr)
         raise
-    eval_ids = submitted
-    shell.write(record, json.dumps({"eval": eval_ids, "summarize": summary_id}) + "\n")
-    print(f"nemo-eval eval: submitted eval jobs {', '.join(eval_ids)} and summarize job {summary_id}; logs under "
-          f"{job.logs} (slurm-*.out and one file per step)", file=sys.stderr)
-    return wait_for(shell, eval_ids, summary_id, job) if wait else 0
+    shell.write(record, json.dumps({"eval": submitted, "summarize": summary_id}) + "\n")
+    return submitted, summary_id

@@ -55,7 +55,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("out_dir", type=Path, help="the output directory of a run (holds <benchmark>/output-*.jsonl)")
     parser.add_argument("--csv", type=Path, default=None, help="also write the metrics as CSV to this file")
     parser.add_argument("--per-example", type=Path, default=None,
-                        help="write one CSV row per item (id, problem, expected, predicted, correct, tokens)")
+                        help="write one CSV row per item (benchmark, file, id, problem, expected_answer, "
+                             "predicted_answer, is_correct, num_generated_tokens)")
     parser.add_argument("--benchmarks", default=None, metavar="NAME:SEEDS,...",
                         help="summarize only these runs (as nemo-eval eval --benchmarks: greedy + seeds 0..N-1); "
                              "default: every output file found")

@@ -1,8 +1,10 @@
 """``python -m nemo_eval.pipeline.worker``: the client step of a Slurm job.
 
 Runs on the job's first node next to the sandbox and server steps the sbatch script started:
-waits until both answer, prepares the data of its runs, then generates and grades each run
-(``--runs`` picks them from the job file by position). Exits non-zero when any step failed.
+waits until both answer, prepares the data of its runs, then generates (child steps) and grades
+(here) each run (``--runs`` picks them from the job file by position). Exits non-zero when any step
+failed. Its children die with it (parent-death signal, and a watchdog ending everything carrying the
+job's ``NEMO_EVAL_RUN_ID``), so ``scancel`` leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.inference.server.launcher import poll_until_healthy
+from nemo_eval.pipeline.run_state import grader, prepare_here
 from nemo_eval.pipeline.steps import EvalJob, StepRunner
 
 PROG = "nemo-eval worker"
@@ -43,15 +47,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.launched_server:
         root = args.server.rstrip("/").removesuffix("/v1")
         wait_healthy("server", root + "/v1/models", args.startup_timeout, f"{job.logs}/server-{args.label}.log")
-    runner = StepRunner({**os.environ, **job.env_vars})
+    run_id = nested_run_id("worker")  # the job's id is also the sandbox step's: the worker ends only its own
+    os.environ.update(job.env_vars)  # the steps run here (prepare, grading) see what the child steps see
+    watchdog = RunWatchdog(run_id)
+    runner = StepRunner(run_environment(dict(os.environ), run_id), watchdog)
     benchmarks = list(dict.fromkeys(name for name, _ in runs))
     try:
-        if runner.step("prepare-data", job.python + ["nemo_eval.datasets.prepare", *benchmarks],
-                       job.logs / f"prepare-data-{args.label}.log"):
-            runner.generate_and_grade(job, runs, args.server, args.sandbox, parallel=1)
+        if runner.in_process("prepare-data", lambda: prepare_here(benchmarks), job.logs / f"prepare-data-{args.label}.log"):
+            runner.generate_and_grade(job, runs, lambda: args.server, lambda: args.sandbox, 1, grader(job))
+        if runner.service_error is not None:
+            raise runner.service_error
         return runner.report()
     finally:
         runner.stop_all()
+        watchdog.close()
 
 
 if __name__ == "__main__":

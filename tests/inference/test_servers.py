@@ -95,7 +95,10 @@ def test_embedded_llamacpp_generates_with_the_real_default_model(prepared_data, 
     for row in out:
         assert row["generation"].strip() and 0 < row["num_generated_tokens"] <= 48
         assert row["finish_reason"] in ("stop", "length")
-    assert (tmp_path / "gsm8k" / "logs" / "server-llamacpp.log").exists()
+    assert (tmp_path / "logs" / "server-llamacpp.log").exists()          # <output_dir>/logs, as documented
+    again = run_cli("generate", "++benchmark=gsm8k", f"++output_dir={tmp_path}", "++server.server_type=llamacpp",
+                    "++max_samples=3", "++inference.tokens_to_generate=48", env=cli_env(prepared_data), timeout=600)
+    assert again.returncode == 0 and "nothing to do" in again.stderr and "started llamacpp" not in again.stderr
 
 
 def test_embedded_server_with_a_missing_model_file(prepared_data, tmp_path):
@@ -130,3 +133,43 @@ def test_sigterm_tears_down_the_launched_server(prepared_data, tmp_path):
     with pytest.raises(ProcessLookupError):
         os.kill(server_pid, 0)
     assert all(json.loads(line)["generation"] is not None for line in partial.read_text().splitlines())
+
+
+def test_the_embedded_server_dies_with_a_killed_generate_step(prepared_data, tmp_path):
+    """kill -9 of `nemo-eval generate` while its launched llama.cpp server runs: the server goes too."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "generate", "++benchmark=gsm8k", f"++output_dir={tmp_path}",
+                             "++server.server_type=llamacpp", "++max_samples=50", "++inference.tokens_to_generate=512"],
+                            env=cli_env(prepared_data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = f"NEMO_EVAL_RUN_ID={socket.gethostname()}-{proc.pid}-".encode()
+
+    def server_processes() -> list[int]:
+        found = []
+        for pid in (p for p in Path("/proc").iterdir() if p.name.isdigit()):
+            try:
+                stat = (pid / "stat").read_bytes()
+                zombie = stat[stat.rfind(b")") + 2:].startswith((b"Z", b"X"))
+                if marker in (pid / "environ").read_bytes() and not zombie:
+                    found.append(int(pid.name))
+            except OSError:
+                continue
+        return found
+
+    log = tmp_path / "logs" / "server-llamacpp.log"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and "serving" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server_processes(), "the server runs, carrying the step's run id"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    deadline = time.monotonic() + 60
+    while server_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server_processes() == []

@@ -5,6 +5,7 @@ validation errors."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -54,22 +55,31 @@ def test_local_end_to_end_outputs_and_metrics(prepared_data, sandbox_url, tmp_pa
         assert metrics["gsm8k"]["greedy"]["num_entries"] == 20 and "pass@2" in metrics["gsm8k"]
         assert "majority@2" in metrics["gsm8k"] and metrics["humaneval"]["greedy"]["accuracy"] == 0.0
         assert "gsm8k" in result.stdout and "greedy" in result.stdout    # the summary table
+        umask = os.umask(0o022)
+        os.umask(umask)                                                   # files follow the user's umask
+        for path in [out / "metrics.json", out / "gsm8k" / "output-greedy.jsonl", out / "gsm8k" / "output-greedy.jsonl.meta.json",
+                     prepared_data / "gsm8k" / "test.jsonl"]:
+            assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
         before = {p: p.read_bytes() for p in (out / "gsm8k").glob("output-*.jsonl")}
         again = _eval(env, *args)                                         # resume: nothing left to do
         assert again.returncode == 0, again.stderr
         assert {p: p.read_bytes() for p in before} == before
-        assert "nothing to do" in (out / "logs" / "generate-gsm8k-greedy.log").read_text()
+        assert "nothing left to generate for gsm8k-greedy, gsm8k-rs0, gsm8k-rs1, humaneval-greedy" in again.stderr
+        assert "sandbox (" not in again.stderr and "server at" not in again.stderr   # neither was started
         assert again.stdout.count("pass@2") == 1                      # this run's summary, printed once
 
 
-def test_a_failing_step_makes_the_launcher_fail_naming_step_and_log(prepared_data, sandbox_url, tmp_path):
-    result = _eval(cli_env(prepared_data), "--server_address", "http://127.0.0.1:9/v1", "--model", "m",
-                   "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), "++max_samples=2",
-                   "++server.max_retries=0")
+def test_a_failing_step_makes_the_launcher_fail_naming_step_and_log(prepared_data, tmp_path):
+    with openai_test_server("--faults", "500:1.0", "--max-faults-per-prompt", "1000") as url:   # every request fails
+        result = _eval(cli_env(prepared_data), "--server_address", url, "--model", "test-model",
+                       "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), "++max_samples=2",
+                       "++server.max_retries=0")
     assert result.returncode == 1
-    assert "step 'generate gsm8k-greedy' failed (exit 2): nemo-eval generate: error: cannot reach the server" in result.stderr
+    assert ("step 'generate gsm8k-greedy' failed (exit 1): nemo-eval generate: 2 item(s) failed; run the same command "
+            "again to retry them") in result.stderr
     assert str(tmp_path / "r" / "logs" / "generate-gsm8k-greedy.log") in result.stderr
     assert not (tmp_path / "r" / "metrics.json").exists()
+    assert "sandbox (" not in result.stderr          # nothing to grade: the sandbox was never needed
 
 
 def test_sigterm_tears_everything_down(prepared_data, sandbox_url, tmp_path):
@@ -154,5 +164,55 @@ def test_local_launched_server_in_a_docker_container(prepared_data, sandbox_url,
     assert json.loads((out / "metrics.json").read_text())["gsm8k"]["greedy"]["num_entries"] == 2
     assert f"$ docker run {BASE_IMAGE} python3 -m nemo_eval.inference.server.llamacpp_serve" in (
         out / "logs" / "server.log").read_text()
-    left = subprocess.run(["docker", "ps", "-aq", "--filter", "name=nemo-eval-server-"], capture_output=True, text=True)
-    assert left.stdout.strip() == "", "the server container was removed"
+    deadline = time.monotonic() + 60     # removed in the background (the run's watchdog makes sure of it)
+    while True:
+        left = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=nemo-eval.output-dir={out}"],
+                              capture_output=True, text=True).stdout.strip()
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert left == "", "the server container was removed"
+    again = _eval(cli_env(prepared_data), "--cluster", str(config), "--server_type", "llamacpp",
+                  "--benchmarks", "gsm8k:0", "--output_dir", str(out), "++max_samples=2",
+                  "++inference.tokens_to_generate=16")
+    assert again.returncode == 0, again.stderr
+    assert "nothing left to generate for gsm8k-greedy" in again.stderr
+    assert "server at" not in again.stderr and "started llamacpp" not in again.stderr     # no server launched
+
+
+def test_a_killed_step_is_reported_by_its_signal_not_its_progress_bar(prepared_data, tmp_path):
+    out = tmp_path / "r"
+    with openai_test_server("--delay", "0.5") as url:
+        proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "eval", "--server_address", url, "--model", "test-model",
+                                 "--benchmarks", "gsm8k:0", "--output_dir", str(out), "++max_samples=20",
+                                 "++max_concurrent_requests=1"], env=cli_env(prepared_data), stderr=subprocess.PIPE, text=True)
+        step = None
+        deadline = time.monotonic() + 60
+        while step is None and time.monotonic() < deadline:
+            for pid in (p for p in Path("/proc").iterdir() if p.name.isdigit()):
+                try:
+                    cmdline = (pid / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"nemo_eval.inference.generate" in cmdline and str(out).encode() in cmdline:
+                    step = int(pid.name)
+            time.sleep(0.1)
+        time.sleep(2)                                                    # its progress bar has printed lines
+        os.kill(step, signal.SIGKILL)
+        assert proc.wait(60) == 1
+        stderr = proc.stderr.read()
+    assert "step 'generate gsm8k-greedy' was killed by SIGKILL (out of memory? see dmesg): " in stderr
+    assert "item/s" not in stderr.split("was killed by SIGKILL", 1)[1]
+
+
+def test_a_sandbox_that_cannot_start_is_one_line_naming_its_log(prepared_data, tmp_path):
+    config = tmp_path / "docker.yaml"
+    config.write_text("executor: local\nsandbox_mode: docker\n")
+    env = {**cli_env(prepared_data), "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    with openai_test_server() as url:
+        result = _eval(env, "--cluster", str(config), "--server_address", url, "--model", "test-model",
+                       "--benchmarks", "gsm8k:0", "--output_dir", str(tmp_path / "r"), "++max_samples=2")
+    line = single_error_line(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert "the sandbox did not start (exit 2): nemo-eval sandbox: error: cannot talk to a Docker engine" in line
+    assert f"log: {tmp_path / 'r' / 'logs' / 'sandbox.log'}" in line

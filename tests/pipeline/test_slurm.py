@@ -18,12 +18,22 @@ from helpers import cli_env, openai_test_server, run_cli, single_error_line
 
 @pytest.fixture(scope="session")
 def slurm_up() -> None:
-    probe = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True) if shutil.which("sinfo") else None
-    if probe is None or probe.returncode != 0 or not {"idle", "mix", "alloc"} & set(probe.stdout.split()):
-        message = "Slurm tests need a running Slurm with an idle node (bash .ci/start-slurm.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    """A running Slurm whose node takes jobs (waits out a node still completing the jobs of an earlier test)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        probe = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True) if shutil.which("sinfo") else None
+        states = set(probe.stdout.split()) if probe is not None and probe.returncode == 0 else set()
+        if {"idle", "mix", "alloc"} & states:
+            return
+        if not states & {"comp", "completing", "mix-", "idle*"} or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    message = f"Slurm tests need a running Slurm with an idle node (bash .ci/start-slurm.sh); sinfo: {sorted(states)}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _cluster(tmp_path: Path, extra: str = "") -> Path:
@@ -263,6 +273,13 @@ def test_submitting_again_while_earlier_jobs_are_queued_is_refused(prepared_data
     ids = json.loads((out / "slurm" / "submitted.json").read_text())
     try:
         again = run_cli(*args, env=cli_env(prepared_data))
-        assert again.returncode == 2 and "still pending or running" in single_error_line(again.stderr)
+        line = single_error_line(again.stderr)
+        assert again.returncode == 2 and f"is in use by Slurm jobs {' '.join(ids['eval'] + [ids['summarize']])}" in line
+        assert "submitted from host" in line and "scancel" in line
+        with openai_test_server() as url:                                             # a local run too
+            local = [a for a in args if a not in (str(config), "--cluster")]
+            local[local.index("http://127.0.0.1:9/v1")] = url
+            local = run_cli(*local, env=cli_env(prepared_data))
+        assert local.returncode == 2 and "is in use by Slurm jobs" in single_error_line(local.stderr)
     finally:
         subprocess.run(["scancel", *ids["eval"], ids["summarize"]], capture_output=True)

@@ -7,7 +7,8 @@ Used as a context manager::
 
 If the process dies or never becomes healthy, the last lines of its log are printed and a
 :class:`UserError` names the log file. On exit (success, error or Ctrl-C) the whole process
-group gets SIGTERM, then SIGKILL after a grace period.
+group gets SIGTERM, then SIGKILL after a grace period. The server gets SIGTERM from the kernel
+when the process that launched it dies, even by ``kill -9`` (``nemo_eval.children``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
+from nemo_eval.children import spawn
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, ServerType
 
@@ -122,23 +124,28 @@ class LaunchedServer:
         self.stop()
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            log.write(f"$ {' '.join(self.command)}\n".encode())
-            log.flush()
-            try:
-                self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                                stdin=subprocess.DEVNULL, start_new_session=True)
-            except FileNotFoundError:
-                raise UserError(f"cannot start the {self.server_type.name} server: {self.command[0]!r} is not "
-                                "installed (install its extra, e.g. pip install 'nemo-eval[...]', or use its container)") from None
-        print(f"nemo-eval: started {self.server_type.name} server (pid {self.process.pid}), log: {self.log_path}",
-              file=sys.stderr)
+        """Launch and wait until healthy (a UserError naming the log when it dies or never gets there)."""
+        self.launch()
         try:
-            self._wait_healthy()
+            self.wait_healthy()
         except BaseException:
             self.stop()
             raise
+
+    def launch(self) -> subprocess.Popen:
+        """Start the server process (its own group, tied to this process's life); returns at once."""
+        try:
+            self.process = spawn(self.command, self.log_path, self.env if self.env is not None else dict(os.environ))
+        except FileNotFoundError:
+            raise UserError(f"cannot start the {self.server_type.name} server: {self.command[0]!r} is not "
+                            "installed (install its extra, e.g. pip install 'nemo-eval[...]', or use its container)") from None
+        print(f"nemo-eval: started {self.server_type.name} server (pid {self.process.pid}), log: {self.log_path}",
+              file=sys.stderr)
+        return self.process
+
+    def wait_healthy(self) -> None:
+        """Block until the launched server answers its health check."""
+        self._wait_healthy()
 
     def _wait_healthy(self) -> None:
         assert self.process is not None
