@@ -65,20 +65,33 @@ def _jail_prefix() -> list[str]:
 
 
 class LocalWorker:
-    """One grading process; :meth:`run` sends one request and reads its verdicts."""
+    """One grading process; :meth:`run` sends one request and reads its verdicts.
 
-    def __init__(self, timeout: float = 10.0, memory_mb: int = 2048, jail: Optional[list[str]] = None) -> None:
+    Args:
+        timeout: Seconds per comparison.
+        memory_mb: The process's address-space limit.
+        jail: The bubblewrap prefix (None: probe for one).
+        spawner: Runs the start of the process; the kernel ties the process to the life of the thread
+            that starts it, so a pool starts its workers from one long-lived thread of its own.
+    """
+
+    def __init__(self, timeout: float = 10.0, memory_mb: int = 2048, jail: Optional[list[str]] = None,
+                 spawner: Optional[ThreadPoolExecutor] = None) -> None:
         self.timeout, self.memory_mb = timeout, memory_mb
         self.jail = _jail_prefix() if jail is None else jail
         self.program = grading_program()
+        self.spawner = spawner
         self.proc: Optional[subprocess.Popen] = None
 
     def _start(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
             command = self.jail + [sys.executable, "-I", "-c", self.program, "--serve"]
-            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, bufsize=0,
-                                         preexec_fn=_limits(self.memory_mb), close_fds=True)
+
+            def start() -> subprocess.Popen:
+                return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, bufsize=0, preexec_fn=_limits(self.memory_mb),
+                                        close_fds=True)
+            self.proc = self.spawner.submit(start).result() if self.spawner else start()
         return self.proc
 
     def decide(self, pairs: list) -> list[str]:
@@ -141,7 +154,8 @@ class WorkerPool:
     def __init__(self, workers: int = 0, timeout: float = 10.0, memory_mb: int = 2048) -> None:
         self.size = workers or max(1, min(4, os.cpu_count() or 1))
         jail = _jail_prefix()
-        self.workers = [LocalWorker(timeout, memory_mb, jail) for _ in range(self.size)]
+        self.spawner = ThreadPoolExecutor(1, thread_name_prefix="nemo-eval-grading-workers")
+        self.workers = [LocalWorker(timeout, memory_mb, jail, self.spawner) for _ in range(self.size)]
         self.lock = threading.Lock()
 
     def decide(self, pairs: list) -> list[str]:
@@ -155,3 +169,4 @@ class WorkerPool:
     def close(self) -> None:
         for worker in self.workers:
             worker.close()
+        self.spawner.shutdown(wait=False)

@@ -78,8 +78,8 @@ def test_a_failing_step_makes_the_launcher_fail_naming_step_and_log(prepared_dat
     assert ("step 'generate gsm8k-greedy' failed (exit 1): nemo-eval generate: 2 item(s) failed; run the same command "
             "again to retry them") in result.stderr
     assert str(tmp_path / "r" / "logs" / "generate-gsm8k-greedy.log") in result.stderr
-    assert not (tmp_path / "r" / "metrics.json").exists()
-    assert "sandbox (" not in result.stderr          # nothing to grade: the sandbox was never needed
+    assert not (tmp_path / "r" / "metrics.json").exists()   # (the sandbox starts alongside generation, so whether
+    # it was announced before generation failed depends on timing: not asserted)
 
 
 def test_sigterm_tears_everything_down(prepared_data, sandbox_url, tmp_path):
