@@ -1,0 +1,395 @@
+"""Warm jails: each is a bubblewrap sandbox started once, whose agent (``agent.py``) runs one
+execution at a time in fresh nested namespaces. This module starts them, hands them executions,
+collects output and status, and tears a jail down (and starts a new one) whenever anything about
+it is in doubt.
+
+A jail runs as a uid held for it alone (``hostuids``) and, where cgroups are available, in its own
+memory + pids cgroup (``cgroups``); otherwise rlimits stand in (address space for memory, process
+count per uid for fork bombs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from nemo_eval_sandbox.cgroups import Cgroups, SlotCgroup
+from nemo_eval_sandbox.hostuids import StartupError, UidAllocator, UidLease, kill_uid
+from nemo_eval_sandbox.limits import LANGUAGES, PROGRAM_ENV, Limits
+from nemo_eval_sandbox.output import CappedReader
+
+AGENT_SOURCE = (Path(__file__).parent / "agent.py").read_text(encoding="utf-8")
+REPORT_GRACE_S = 5.0  # beyond the timeout, how long the jail's own supervisor may take to report
+AGENT_OVERHEAD_MB = 64  # the agent and the supervisor live in the jail's cgroup too
+SPAWN_TIMEOUT_S = 60.0
+
+
+def bwrap_command(limits: Limits, control_fd: int) -> list[str]:
+    """The jail: own namespaces, read-only ``/usr``, read-only root and ``/dev``, the agent as pid 1."""
+    return ["bwrap", "--unshare-all", "--die-with-parent", "--as-pid-1", "--new-session",
+            "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+            "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+            "--proc", "/proc", "--dev", "/dev", "--dir", "/tmp", "--dir", "/run",
+            "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/",
+            "--clearenv", "--setenv", "LANG", "C.UTF-8",
+            "--", limits.python, "-I", "-S", "-c", AGENT_SOURCE, str(control_fd)]
+
+
+class JailBroken(Exception):
+    """The jail can no longer be trusted to run executions (it is torn down and replaced)."""
+
+
+class Jail:
+    """One warm jail: a bubblewrap process, its agent, its uid and (optionally) its cgroup."""
+
+    def __init__(self, limits: Limits, lease: UidLease, cgroup: Optional[SlotCgroup]) -> None:
+        self.limits, self.lease, self.cgroup = limits, lease, cgroup
+        self.proc: Optional[subprocess.Popen] = None
+        self.control: Optional[socket.socket] = None
+        self._reports: asyncio.Queue = asyncio.Queue()
+        self.broken = False
+
+    @property
+    def uid(self) -> int:
+        return self.lease.uid
+
+    async def start(self) -> None:
+        """Start bubblewrap and wait for the agent's hello; then move both into the jail's cgroup."""
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, kill_uid, self.uid):  # leftovers of a crashed earlier holder
+            raise StartupError(f"processes of sandbox uid {self.uid} cannot be killed")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(bwrap_command(self.limits, theirs.fileno()), pass_fds=(theirs.fileno(),),
+                                         user=self.uid, group=self.uid, extra_groups=[], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
+        except OSError as exc:
+            ours.close()
+            raise StartupError(f"cannot start bubblewrap: {exc.strerror}; apt-get install bubblewrap") from None
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self.control = ours
+        loop.add_reader(ours.fileno(), self._on_control)
+        try:
+            hello = await asyncio.wait_for(self._reports.get(), SPAWN_TIMEOUT_S)
+        except (asyncio.TimeoutError, JailBroken):
+            hello = None
+        if not hello or not hello.get("ready"):
+            await self.destroy()
+            reason = " ".join(self.proc.stderr.read().decode("utf-8", "replace").strip().splitlines()[-2:])
+            raise StartupError(f"cannot start a sandbox jail: {reason or 'no answer from its agent'}")
+        asyncio.ensure_future(self._drain_stderr())
+        if self.cgroup is not None:
+            for pid in [self.proc.pid] + _children(self.proc.pid):
+                self.cgroup.add(pid)
+
+    async def _drain_stderr(self) -> None:
+        """The agent writes nothing normally; whatever it writes goes to the service's stderr."""
+        loop = asyncio.get_running_loop()
+        stream = self.proc.stderr
+        while True:
+            data = await loop.run_in_executor(None, stream.readline)
+            if not data:
+                return
+            sys.stderr.write(f"sandbox jail (uid {self.uid}): {data.decode('utf-8', 'replace')}")
+
+    def _on_control(self) -> None:
+        try:
+            message = self.control.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            message = b""
+        if not message:
+            asyncio.get_running_loop().remove_reader(self.control.fileno())
+            self.broken = True
+            self._reports.put_nowait(None)
+            return
+        try:
+            self._reports.put_nowait(json.loads(message.decode()))
+        except ValueError:
+            self.broken = True
+            self._reports.put_nowait(None)
+
+    async def run(self, code: str, language: str, timeout: float, std_input: str) -> dict:
+        """Run one program in this (idle) jail and report how it ended.
+
+        Returns:
+            ``{"process_status", "stdout", "stderr", "return_code", "stdout_truncated", "stderr_truncated",
+            "wall_time"}``; ``process_status`` is ``completed`` (ran to its end, any exit code), ``timeout``,
+            ``memory_limit``, ``disk_limit`` or ``error`` (the sandbox could not run it). When the jail
+            itself failed it is marked broken (the pool replaces it). If the caller is cancelled (its client
+            left), the jail is marked broken too: the program may still be running.
+        """
+        started = time.monotonic()
+        oom_before = self.cgroup.oom_kills() if self.cgroup else 0
+        try:
+            return await self._run(code, language, timeout, std_input, started, oom_before)
+        except JailBroken as exc:
+            self.broken = True
+            oom = self.cgroup is not None and self.cgroup.oom_kills() > oom_before
+            elapsed = time.monotonic() - started
+            status = "memory_limit" if oom else "timeout" if elapsed >= timeout else "error"
+            return {"process_status": status, "stdout": "", "stderr": "" if status != "error" else f"sandbox: {exc}",
+                    "return_code": None, "stdout_truncated": False, "stderr_truncated": False,
+                    "wall_time": round(elapsed, 4)}
+        except BaseException:
+            self.broken = True
+            raise
+
+    async def _run(self, code: str, language: str, timeout: float, std_input: str, started: float,
+                   oom_before: int) -> dict:
+        file_name, argv_template = LANGUAGES[language]
+        argv = [part.format(python=self.limits.python) for part in argv_template]
+        code_fd, stdin_fd = _memfd(code.encode("utf-8")), _memfd(std_input.encode("utf-8"))
+        out_read, out_write = os.pipe2(os.O_CLOEXEC)
+        err_read, err_write = os.pipe2(os.O_CLOEXEC)
+        out, err = CappedReader(self.limits.max_output_chars), CappedReader(self.limits.max_output_chars)
+        loop = asyncio.get_running_loop()
+        ends = [loop.create_future(), loop.create_future()]
+        request = {"file": file_name, "argv": argv, "env": PROGRAM_ENV, "timeout": timeout,
+                   "rlimits": self._rlimits(timeout), "disk_bytes": self.limits.disk_mb << 20,
+                   "inodes": max(1024, (self.limits.disk_mb << 20) // 4096)}
+        try:
+            for fd, reader, end in ((out_read, out, ends[0]), (err_read, err, ends[1])):
+                os.set_blocking(fd, False)
+                loop.add_reader(fd, _pump, fd, reader, end)
+            try:
+                socket.send_fds(self.control, [json.dumps(request).encode()], [code_fd, stdin_fd, out_write, err_write])
+            except OSError as exc:
+                raise JailBroken(f"the jail's agent is gone ({exc.strerror})") from None
+            for fd in (code_fd, stdin_fd, out_write, err_write):
+                os.close(fd)
+            code_fd = stdin_fd = out_write = err_write = -1
+            try:
+                report = await asyncio.wait_for(self._reports.get(), timeout + REPORT_GRACE_S)
+            except asyncio.TimeoutError:
+                raise JailBroken("the jail did not report in time") from None
+            if report is None:
+                raise JailBroken("the jail's agent died")
+            try:
+                await asyncio.wait_for(asyncio.gather(*ends), REPORT_GRACE_S)
+            except asyncio.TimeoutError:
+                raise JailBroken("the program's output did not close") from None
+        finally:
+            for fd in (out_read, err_read):
+                loop.remove_reader(fd)
+                os.close(fd)
+            for fd in (code_fd, stdin_fd, out_write, err_write):
+                if fd >= 0:
+                    os.close(fd)
+        oom = self.cgroup is not None and self.cgroup.oom_kills() > oom_before
+        return _result(report, oom, out, err, started)
+
+    def _rlimits(self, timeout: float) -> dict[str, int]:
+        memory = self.limits.memory_mb << 20
+        return {"cpu": int(timeout) + 2,
+                # with a memory cgroup, address space is only a guard against absurd single allocations
+                "as": memory * 4 if self.cgroup is not None else memory,
+                "nproc": self.limits.max_processes, "fsize": self.limits.max_file_mb << 20,
+                "nofile": self.limits.max_open_files, "core": 0, "stack": 8 << 20}
+
+    async def destroy(self) -> None:
+        """Kill the jail and everything in it; free its cgroup. The uid stays held (for the replacement)."""
+        self.broken = True
+        loop = asyncio.get_running_loop()
+        if self.control is not None:
+            try:
+                loop.remove_reader(self.control.fileno())
+            except (ValueError, OSError):
+                pass
+            self.control.close()
+            self.control = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()  # bwrap's --die-with-parent chain kills the agent: the jail's pid 1
+            await loop.run_in_executor(None, self.proc.wait)
+        await loop.run_in_executor(None, self._sweep)
+
+    def _sweep(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        kill_uid(self.uid)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(child) for child in handle.read().split()]
+    except OSError:
+        return []
+
+
+def _memfd(data: bytes) -> int:
+    fd = os.memfd_create("nemo-eval-sandbox", os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _pump(fd: int, reader: CappedReader, end: asyncio.Future) -> None:
+    try:
+        data = os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return
+    if data:
+        reader.feed(data)
+        return
+    asyncio.get_running_loop().remove_reader(fd)
+    if not end.done():
+        end.set_result(None)
+
+
+def _result(report: dict, oom: bool, out: CappedReader, err: CappedReader, started: float) -> dict:
+    stdout, out_cut = out.text()
+    stderr, err_cut = err.text()
+    return_code = report.get("return_code")
+    if "setup_error" in report:
+        status, stderr, return_code = "error", f"sandbox could not run the program: {report['setup_error']}", None
+    elif report.get("timed_out"):
+        status, return_code = "timeout", None
+    elif oom:
+        status = "memory_limit"
+    elif report.get("disk_full"):
+        status = "disk_limit"
+    else:
+        status = "completed"
+    return {"process_status": status, "stdout": stdout, "stderr": stderr, "return_code": return_code,
+            "stdout_truncated": out_cut, "stderr_truncated": err_cut,
+            "wall_time": round(time.monotonic() - started, 4)}
+
+
+class JailPool:
+    """``workers`` warm jails; executions wait for a free one in a bounded queue.
+
+    A jail in doubt after an execution (no report, agent died, output left open, the client gone
+    mid-run) is destroyed and replaced in the background; the pool never hands it out again.
+    """
+
+    def __init__(self, limits: Limits, uids: UidAllocator, cgroups: Optional[Cgroups]) -> None:
+        self.limits, self.uids, self.cgroups = limits, uids, cgroups
+        self.idle: list[Jail] = []
+        self.waiters: list[asyncio.Future] = []
+        self.jails: list[Jail] = []
+        self.busy = 0
+        self.replacing = 0
+        self.last_failure = ""
+        self.closed = False
+
+    async def start(self) -> None:
+        leases: list[UidLease] = []
+        try:
+            for _ in range(self.limits.workers):
+                leases.append(self.uids.take())
+        except StartupError:
+            for lease in leases:
+                lease.release()
+            raise
+        jails = [self._new_jail(lease) for lease in leases]
+        results = await asyncio.gather(*(jail.start() for jail in jails), return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            await asyncio.gather(*(jail.destroy() for jail in jails))
+            for lease in leases:
+                lease.release()
+            raise failure
+        self.jails = jails
+        self.idle = list(jails)
+
+    def _new_jail(self, lease: UidLease) -> Jail:
+        cgroup = None
+        if self.cgroups is not None:
+            cgroup = self.cgroups.new_slot((self.limits.memory_mb + AGENT_OVERHEAD_MB) << 20,
+                                           self.limits.max_processes + 3)  # + bwrap, agent, supervisor
+        return Jail(self.limits, lease, cgroup)
+
+    @property
+    def queued(self) -> int:
+        return len(self.waiters)
+
+    def healthy(self) -> bool:
+        return not self.closed and len(self.jails) - sum(j.broken for j in self.jails) + self.replacing > 0
+
+    async def acquire(self) -> Jail:
+        """A free jail; raises :class:`PoolBusy` when the queue is full."""
+        if self.idle:
+            jail = self.idle.pop()
+            self.busy += 1
+            return jail
+        if len(self.waiters) >= self.limits.max_queue:
+            raise PoolBusy()
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            jail = await waiter
+        except asyncio.CancelledError:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+            elif waiter.done() and not waiter.cancelled():
+                self._hand_over(waiter.result())  # it was handed to us as we gave up: pass it on
+            raise
+        self.busy += 1
+        return jail
+
+    def release(self, jail: Jail) -> None:
+        self.busy -= 1
+        if jail.broken:
+            asyncio.ensure_future(self._replace(jail))
+        else:
+            self._hand_over(jail)
+
+    def _hand_over(self, jail: Jail) -> None:
+        while self.waiters:
+            waiter = self.waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(jail)
+                return
+        self.idle.append(jail)
+
+    async def _replace(self, jail: Jail) -> None:
+        self.replacing += 1
+        try:
+            await jail.destroy()
+            delay = 0.1
+            while not self.closed:
+                fresh = self._new_jail(jail.lease)
+                try:
+                    await fresh.start()
+                except Exception as exc:  # noqa: BLE001 - retried; /health says so meanwhile
+                    self.last_failure = str(exc)
+                    await fresh.destroy()
+                    await asyncio.sleep(delay)
+                    delay = min(5.0, delay * 2)
+                    continue
+                self.jails = [fresh if j is jail else j for j in self.jails]
+                if self.closed:
+                    await fresh.destroy()
+                else:
+                    self._hand_over(fresh)
+                return
+        finally:
+            self.replacing -= 1
+
+    async def close(self) -> None:
+        self.closed = True
+        for waiter in self.waiters:
+            waiter.cancel()
+        await asyncio.gather(*(jail.destroy() for jail in self.jails), return_exceptions=True)
+        for jail in self.jails:
+            jail.lease.release()
+
+
+class PoolBusy(Exception):
+    """Every jail is busy and the queue is full."""
+

@@ -1,0 +1,254 @@
+"""The sandbox service: an HTTP JSON API in front of a pool of warm jails. Standard library only.
+
+API:
+    POST /execute  {"generated_code": str, "language": "python"|"bash" (default python),
+                    "timeout": seconds (default 10), "std_input": str (default "")}
+        -> 200 {"process_status": "completed"|"timeout"|"memory_limit"|"disk_limit"|"error", "stdout",
+                "stderr", "return_code", "stdout_truncated", "stderr_truncated", "wall_time"}
+        -> 400 {"error": ...} for any malformed request
+        -> 503 {"error": ...} + Retry-After when every jail is busy and the queue is full
+    GET  /health   -> 200 {"status": "ok", ...limits, "busy", "queued"} (503 while no jail can run)
+
+Run as ``python3 -m nemo_eval_sandbox --port 6000`` (as root), or in-process through
+:func:`run_service` (``nemo-eval sandbox start`` does that in bwrap mode). In docker mode it listens on
+a unix socket and holds a *lease*: it stops as soon as the process that started the container is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+from dataclasses import asdict
+from typing import Callable, Optional
+
+from nemo_eval_sandbox.cgroups import Cgroups, CgroupsUnavailable
+from nemo_eval_sandbox.hostuids import StartupError, UidAllocator
+from nemo_eval_sandbox.http11 import HttpServer, Request, Response
+from nemo_eval_sandbox.jails import JailPool, PoolBusy
+from nemo_eval_sandbox.limits import LANGUAGES, Limits, SettingsError, limits_from_env
+
+MAX_CODE_CHARS = 1_000_000
+DEFAULT_TIMEOUT = 10.0
+LEASE_WAIT_S = 60.0
+PREFIX = "nemo-eval sandbox"
+
+
+def parse_execute(payload: object, limits: Limits) -> tuple[str, str, float, str]:
+    """The (code, language, timeout, std_input) of an /execute body; ValueError names what is wrong."""
+    if not isinstance(payload, dict):
+        raise ValueError("the body must be a JSON object")
+    code = payload.get("generated_code")
+    if not isinstance(code, str):
+        raise ValueError("'generated_code' (a string) is required")
+    if len(code) > MAX_CODE_CHARS:
+        raise ValueError(f"'generated_code' is longer than {MAX_CODE_CHARS} characters")
+    language = payload.get("language", "python")
+    if not isinstance(language, str) or language not in LANGUAGES:
+        raise ValueError(f"'language' must be one of {', '.join(sorted(LANGUAGES))}")
+    timeout = payload.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= limits.max_timeout:
+        raise ValueError(f"'timeout' must be a number of seconds in (0, {limits.max_timeout:g}]")
+    std_input = payload.get("std_input", "")
+    if not isinstance(std_input, str):
+        raise ValueError("'std_input' must be a string")
+    for name, text in (("generated_code", code), ("std_input", std_input)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"'{name}' is not Unicode text: a lone surrogate at index {exc.start}") from None
+    return code, language, float(timeout), std_input
+
+
+class Service:
+    """The routes, over a :class:`JailPool`."""
+
+    def __init__(self, limits: Limits, pool: JailPool, cgroups_note: str) -> None:
+        self.limits, self.pool, self.cgroups_note = limits, pool, cgroups_note
+
+    async def handle(self, request: Request) -> Response:
+        routes = {"/health": ("GET", self.health), "/execute": ("POST", self.execute)}
+        if request.path not in routes:
+            return Response(404, {"error": f"no such endpoint {request.path[:100]!r}; use POST /execute or GET /health"})
+        method, handler = routes[request.path]
+        if request.method != method:
+            return Response(405, {"error": f"{request.path} takes {method}"}, {"Allow": method})
+        return await handler(request)
+
+    async def health(self, request: Request) -> Response:
+        ok = self.pool.healthy()
+        body = {"status": "ok" if ok else "unavailable", "languages": sorted(LANGUAGES), **asdict(self.limits),
+                "busy": self.pool.busy, "queued": self.pool.queued, "cgroups": self.cgroups_note or "per jail"}
+        if not ok:
+            body["error"] = f"no jail can run programs: {self.pool.last_failure or 'shutting down'}"
+        return Response(200 if ok else 503, body)
+
+    async def execute(self, request: Request) -> Response:
+        try:
+            payload = json.loads(request.body)
+        except (ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            return Response(400, {"error": f"the body must be a JSON object ({reason})"})
+        try:
+            code, language, timeout, std_input = parse_execute(payload, self.limits)
+        except ValueError as exc:
+            return Response(400, {"error": str(exc)})
+        try:
+            jail = await self.pool.acquire()
+        except PoolBusy:
+            return Response(503, {"error": f"busy: all {self.limits.workers} jails are running and "
+                                           f"{self.pool.queued} executions are queued; retry later"},
+                            {"Retry-After": "1"})
+        try:
+            return Response(200, await jail.run(code, language, timeout, std_input))
+        finally:
+            self.pool.release(jail)
+
+
+def listen_tcp(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, or a :class:`StartupError` that says what to change."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}; use an address of this machine "
+                           "(--host)") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        hint = "another process listens there; choose another --port" if exc.errno == 98 else "choose another --host/--port"
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}; {hint}") from None
+    return sock
+
+
+def listen_unix(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if os.path.exists(path):
+            os.unlink(path)
+        sock.bind(path)
+        os.chmod(path, 0o666)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {path}: {exc.strerror}") from None
+    return sock
+
+
+async def _hold_lease(path: str, stop: Callable[[str], None]) -> None:
+    """Stop the service when the lease holder (``sandbox start`` on the host) disconnects, or never connects."""
+    loop = asyncio.get_running_loop()
+    connected = loop.create_future()
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if connected.done():
+            writer.close()
+            return
+        connected.set_result(True)
+        await reader.read()  # returns at EOF: the holder's process ended, however it died
+        stop("the process that started this sandbox is gone")
+
+    server = await asyncio.start_unix_server(on_connection, path)
+    try:
+        await asyncio.wait_for(asyncio.shield(connected), LEASE_WAIT_S)
+    except asyncio.TimeoutError:
+        stop(f"nobody took the lease on {path} within {LEASE_WAIT_S:g} s")
+    await asyncio.Event().wait()  # keep the server (and the held connection) until cancelled
+    server.close()
+
+
+async def run_service(limits: Limits, sockets: list[socket.socket], on_ready: Callable[[str], None],
+                      lease_path: Optional[str] = None, log: Callable[[str], None] = print) -> Optional[int]:
+    """Start the jails, serve until SIGTERM/SIGINT (or the lease ends), stop everything.
+
+    Returns:
+        The signal number that stopped the service, or None when its lease ended.
+
+    Raises:
+        StartupError: one line saying what is wrong and what to do.
+    """
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def stop(reason: object) -> None:
+        if not done.done():
+            done.set_result(reason)
+
+    uids = UidAllocator(limits)
+    delegated = bool(limits.cgroup_root)
+    try:
+        cgroups: Optional[Cgroups] = Cgroups.for_service(limits.cgroup_root)
+        note = ""
+    except CgroupsUnavailable as exc:
+        cgroups, note = None, f"unavailable ({exc})"
+        log(f"{PREFIX}: warning: {exc}: memory is capped by an address-space limit per process instead of a "
+            "cgroup per execution (no memory_limit status; 64 threads still fit), and fork bombs by a process "
+            "limit per uid")
+    pool = JailPool(limits, uids, cgroups)
+    server = HttpServer(Service(limits, pool, note).handle, log=lambda message: log(f"{PREFIX}: {message}"))
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop, number)
+    lease = None
+    try:
+        if lease_path:
+            lease = asyncio.ensure_future(_hold_lease(lease_path, stop))
+        await pool.start()
+        if not done.done():
+            for sock in sockets:
+                await server.serve(sock)
+            on_ready(f"{limits.workers} warm jails" + (f"; cgroups {note}" if note else ", a memory+pids cgroup each"))
+        reason = await done
+    finally:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(number)
+        if lease is not None:
+            lease.cancel()
+        await server.close()
+        await pool.close()
+        if cgroups is not None:
+            await loop.run_in_executor(None, cgroups.remove, not delegated)
+    if isinstance(reason, str):
+        log(f"{PREFIX}: stopping: {reason}")
+        return None
+    return reason
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python3 -m nemo_eval_sandbox``: the service in the foreground (limits from ``SANDBOX_*``)."""
+    parser = argparse.ArgumentParser(prog="python3 -m nemo_eval_sandbox", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=6000)
+    parser.add_argument("--unix", default=None, help="listen on this unix socket instead of --host/--port")
+    parser.add_argument("--lease", default=None, help="stop when the holder of this unix socket's connection goes")
+    parser.add_argument("--cleanup-dir", default=None, help="remove this directory on exit (docker mode's socket dir)")
+    args = parser.parse_args(argv)
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        limits = limits_from_env()
+        sockets = [listen_unix(args.unix) if args.unix else listen_tcp(args.host, args.port)]
+        where = args.unix or f"http://{args.host}:{args.port}"
+        stopped_by = asyncio.run(run_service(limits, sockets, lambda note: say(f"{PREFIX}: service ready on {where} ({note})"),
+                                             args.lease, say))
+    except (StartupError, SettingsError) as exc:
+        say(f"{PREFIX}: error: {exc}")
+        return 2
+    finally:
+        if args.cleanup_dir:
+            shutil.rmtree(args.cleanup_dir, ignore_errors=True)
+    return 128 + stopped_by if stopped_by else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
