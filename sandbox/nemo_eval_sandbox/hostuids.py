@@ -3,9 +3,9 @@
 Every sandbox service on a host, in either mode, takes its jails' uids from one lock directory
 (``<state_dir>/uid-locks``; docker mode bind-mounts the host's into the container): a uid is held
 by exactly one jail at a time, for that jail's life, with an exclusive ``flock`` that the kernel
-releases when the holder dies. Because a held uid belongs to its holder alone, killing every process
-of that uid (what a jail's teardown does where no cgroup is available) can only hit the holder's own
-processes — never another service's execution.
+releases when the holder dies. A uid that still has processes is skipped, never cleared. Because a
+held uid belongs to its holder alone, killing every process of that uid (a jail's last sweep) can
+only hit the holder's own processes — never another service's execution.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ class UidAllocator:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                os.close(fd)
+                continue
+            if processes_of(uid):  # not ours to touch (e.g. a service with another state dir): skip it
                 os.close(fd)
                 continue
             return UidLease(uid, fd)

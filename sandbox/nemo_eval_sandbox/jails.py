@@ -64,7 +64,7 @@ class Jail:
     async def start(self) -> None:
         """Start bubblewrap and wait for the agent's hello; then move both into the jail's cgroup."""
         loop = asyncio.get_running_loop()
-        if not await loop.run_in_executor(None, kill_uid, self.uid):  # leftovers of a crashed earlier holder
+        if not await loop.run_in_executor(None, kill_uid, self.uid):  # what our previous jail on this uid left
             raise StartupError(f"processes of sandbox uid {self.uid} cannot be killed")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
