@@ -1,11 +1,13 @@
 """Sandbox throughput and latency against plain subprocess execution, measured in the same run.
 
 For a trivial program and a small CPU-bound one: executions/s and p50/p99 latency through the
-sandbox service (each available mode, ``--workers`` gunicorn workers, a client pool of the same
-size) next to ``subprocess.run([python3, "-c", code])`` in a thread pool of the same size; the
-ratio says what isolation costs. Needs root and bubblewrap for bwrap mode; docker mode is measured when an engine and the image
+sandbox service (each available mode, ``--workers`` warm jails, a client pool of the same size) next
+to ``subprocess.run([python3, "-c", code])`` in a thread pool of the same size; the ratio says what
+isolation costs. Then the same trivial program with ``--burst`` (200) requests in flight at once:
+latency p50/p99 for both, and how long ``/health`` took meanwhile (the slowest of its probes).
+Needs root and bubblewrap for bwrap mode; docker mode is measured when an engine and the image
 (``nemo-eval sandbox build --make-base``) are there.
-Usage: ``sudo python benchmarks/sandbox_throughput.py [--executions 300] [--workers 4]``.
+Usage: ``sudo python benchmarks/sandbox_throughput.py [--executions 300] [--workers 4] [--burst 200]``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import requests
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -52,6 +57,15 @@ def measure(run_one, executions: int, concurrency: int) -> tuple[float, float, f
     return executions / elapsed, statistics.median(latencies) * 1000, p99 * 1000
 
 
+def health_probe(url: str, stop: threading.Event, worst: list[float]) -> None:
+    """Probe /health every 0.2 s until ``stop``; keep the slowest answer's time in ``worst[0]``."""
+    while not stop.is_set():
+        start = time.perf_counter()
+        requests.get(url + "/health", timeout=60)
+        worst[0] = max(worst[0], time.perf_counter() - start)
+        stop.wait(0.2)
+
+
 def start_service(mode: str, workers: int) -> tuple[subprocess.Popen, str] | None:
     """Start the service in ``mode``; None if that mode cannot run here (no engine, no image)."""
     port = free_port()
@@ -77,6 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--executions", type=int, default=300)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--burst", type=int, default=200, help="requests in flight at once for the latency test")
     args = parser.parse_args()
     print(f"{args.executions} executions per cell, {args.workers} at once (service workers = pool size)")
     services = {mode: start_service(mode, args.workers) for mode in ("bwrap", "docker")}
@@ -92,6 +107,25 @@ def main() -> None:
                 jail = measure(lambda: client.execute(code, timeout=30), args.executions, args.workers)
                 print(f"{name:<10} sandbox-{mode:<6} {jail[0]:7.1f} exec/s  p50 {jail[1]:6.1f} ms  "
                       f"p99 {jail[2]:6.1f} ms   ratio {jail[0] / base[0]:.2f}")
+        total = 3 * args.burst
+        print(f"\n{args.burst} requests in flight ({total} trivial executions), {args.workers} workers:")
+        base = measure(lambda: subprocess.run(["/usr/bin/python3", "-c", "print(1)"], capture_output=True, check=True),
+                       total, args.burst)
+        print(f"burst      subprocess     {base[0]:7.1f} exec/s  p50 {base[1]:7.1f} ms  p99 {base[2]:7.1f} ms")
+        for mode, service in services.items():
+            if service is None:
+                continue
+            client = SandboxClient(service[1], max_concurrency=args.burst)
+            stop, worst = threading.Event(), [0.0]
+            probe = threading.Thread(target=health_probe, args=(service[1], stop, worst))
+            probe.start()
+            try:
+                jail = measure(lambda: client.execute("print(1)", timeout=30), total, args.burst)
+            finally:
+                stop.set()
+                probe.join()
+            print(f"burst      sandbox-{mode:<6} {jail[0]:7.1f} exec/s  p50 {jail[1]:7.1f} ms  p99 {jail[2]:7.1f} ms  "
+                  f"ratio {jail[0] / base[0]:.2f}   slowest /health {worst[0] * 1000:.0f} ms")
     finally:
         for service in services.values():
             if service is not None:

@@ -78,7 +78,7 @@ def _start_docker(settings: SandboxSettings, image: str | None) -> int:
     except hostuids.StartupError as exc:
         raise UserError(str(exc)) from None
     name = f"nemo-eval-sandbox-{settings.port}"
-    container = lease = relay = None
+    container = lease = None
     socket_dir, cgroup_dirs = "", {}
     try:
         dm.reap_dead_owners(client)
@@ -90,9 +90,8 @@ def _start_docker(settings: SandboxSettings, image: str | None) -> int:
         cgroup_dirs = dm.delegated_cgroups()
         container = dm.run_container(settings, image, name, socket_dir, cgroup_dirs, lock_dir)
         log = dm.ContainerLog(container)
-        lease = dm.take_lease(os.path.join(socket_dir, "lease.sock"), log)
-        relay = dm.SocketRelay(listener, os.path.join(socket_dir, "sandbox.sock"))
-        relay.start()
+        lease = dm.take_lease(os.path.join(socket_dir, "lease.sock"), listener, log)
+        listener.close()  # the service holds it now: when the container goes, so does the port
         dm.wait_healthy(f"http://{settings.host}:{settings.port}", log)
         log.start_echo()
         _announce(settings, f"docker mode (container {container.short_id}: no network, read-only root), "
@@ -100,10 +99,7 @@ def _start_docker(settings: SandboxSettings, image: str | None) -> int:
         dm.watch(log)
         return 1
     finally:
-        if relay is not None:
-            relay.stop()
-        else:
-            listener.close()
+        listener.close()
         if lease is not None:
             lease.close()  # the service sees the lease end and stops by itself
         if container is not None:

@@ -1,13 +1,14 @@
 """Docker mode: the sandbox service inside a container with no network and a read-only root; every
 execution inside it is still jailed exactly as in bwrap mode.
 
-With no network there is no port to publish: the service listens on a unix socket in a
-bind-mounted host directory and :class:`SocketRelay` forwards ``127.0.0.1:<port>`` to it.
+With no network there is no port to publish: this process binds ``127.0.0.1:<port>`` on the host,
+connects to the container's ``lease.sock`` (in a bind-mounted host directory) and hands the
+listening socket over; the service accepts on it directly, so no relay stands between clients and
+the service.
 
-The container never outlives ``sandbox start``: the service holds a *lease* — a connection this
-process keeps open to the container's ``lease.sock`` — and stops, removing its socket directory,
-as soon as that connection closes, which the kernel does however this process dies (``kill -9``
-included). Containers carry their owner (host, pid, start time, boot id) as labels, and a starting
+The container never outlives ``sandbox start``: that connection is a *lease* — this process keeps it
+open, and the service stops, removing its socket directory, as soon as it closes, which the kernel
+does however this process dies (``kill -9`` included). Containers carry their owner (host, pid, start time, boot id) as labels, and a starting
 ``sandbox start`` removes the containers, socket directories and cgroups of owners that are gone.
 
 Shared with bwrap mode through bind mounts: the host-wide uid lock directory (so no two jails on
@@ -17,7 +18,6 @@ controller for the container's jails.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -136,54 +136,6 @@ def ensure_uid_lock_dir() -> str:
     return os.path.join(state_dir, "uid-locks")
 
 
-class SocketRelay:
-    """Forward connections on a listening TCP socket to a unix socket, in a background thread."""
-
-    def __init__(self, listener: socket.socket, socket_path: str) -> None:
-        self.listener, self.socket_path = listener, socket_path
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._ready = threading.Event()
-
-    def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, sock=self.listener))
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_unix_connection(self.socket_path)
-        except OSError:
-            client_writer.close()
-            return
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            except (ConnectionError, asyncio.CancelledError):
-                pass
-            finally:
-                writer.close()
-
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-        self.listener.close()
-
-
 def run_container(settings: SandboxSettings, image: str, name: str, socket_dir: str, cgroup_dirs: dict[str, str],
                   lock_dir: str):
     """Start the service container: no network, read-only root, the lease, the shared uid locks."""
@@ -191,8 +143,7 @@ def run_container(settings: SandboxSettings, image: str, name: str, socket_dir: 
     checked_image(client, image)
     instance = os.path.basename(socket_dir)
     inside = f"{IN_CONTAINER_SOCKETS}/{instance}"
-    command = ["python3", "-m", "nemo_eval_sandbox", "--unix", f"{inside}/sandbox.sock", "--lease",
-               f"{inside}/lease.sock", "--cleanup-dir", inside]
+    command = ["python3", "-m", "nemo_eval_sandbox", "--lease", f"{inside}/lease.sock", "--cleanup-dir", inside]
     environment = {**settings.environment(), "SANDBOX_STATE_DIR": IN_CONTAINER_STATE}
     binds = {os.path.dirname(socket_dir): {"bind": IN_CONTAINER_SOCKETS, "mode": "rw"},
              lock_dir: {"bind": f"{IN_CONTAINER_STATE}/uid-locks", "mode": "rw"}}
@@ -206,6 +157,9 @@ def run_container(settings: SandboxSettings, image: str, name: str, socket_dir: 
     api = client.api
     host_config = api.create_host_config(
         network_mode="none", read_only=True, tmpfs={"/tmp": "rw,size=64m"}, pids_limit=4096, mem_limit=f"{memory_mb}m",
+        # as much CPU weight as its jails would have as processes of their own (bwrap mode): one container
+        # of the default weight would share a core with a single busy process elsewhere
+        cpu_shares=min(262144, 1024 * (settings.workers + 1)),
         auto_remove=True, security_opt=["seccomp=unconfined"], binds=binds)
     # bubblewrap mounts /proc for each jail: the CLI's "--security-opt systempaths=unconfined" is this
     host_config["MaskedPaths"] = []
@@ -267,13 +221,15 @@ def _running(container) -> bool:
     return container.status in ("created", "running")
 
 
-def take_lease(path: str, log: ContainerLog, patience: float = 60.0) -> socket.socket:
-    """Connect to the container's lease socket and keep the connection: the container lives while it is open."""
+def take_lease(path: str, listener: socket.socket, log: ContainerLog, patience: float = 60.0) -> socket.socket:
+    """Connect to the container's lease socket, hand over ``listener`` (the service serves on it), and keep
+    the connection: the container lives while it is open."""
     deadline = time.monotonic() + patience
     while True:
         lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             lease.connect(path)
+            socket.send_fds(lease, [b"listener"], [listener.fileno()])
             lease.set_inheritable(False)
             return lease
         except OSError:
@@ -299,7 +255,7 @@ def remove_when_gone(container, patience: float = 30.0) -> None:
 
 
 def wait_healthy(url: str, log: ContainerLog) -> None:
-    """Until ``/health`` answers through the relay; a one-line error when the container ends first."""
+    """Until ``/health`` answers; a one-line error when the container ends first."""
     import requests
 
     while True:

@@ -149,6 +149,7 @@ class SlotCgroup:
     """The cgroups of one jail: memory (RAM + files) and pids."""
 
     paths: dict[str, str]
+    _oom_control: int = -1
 
     def add(self, pid: int) -> None:
         for path in self.paths.values():
@@ -156,12 +157,14 @@ class SlotCgroup:
                 handle.write(str(pid))
 
     def oom_kills(self) -> int:
-        """How many processes the OOM killer ended in this cgroup so far."""
+        """How many processes the OOM killer ended in this cgroup so far (one read of a file kept open)."""
         try:
-            with open(os.path.join(self.paths["memory"], "memory.oom_control")) as handle:
-                for line in handle:
-                    if line.startswith("oom_kill "):
-                        return int(line.split()[1])
+            if self._oom_control < 0:
+                self._oom_control = os.open(os.path.join(self.paths["memory"], "memory.oom_control"),
+                                            os.O_RDONLY | os.O_CLOEXEC)
+            for line in os.pread(self._oom_control, 4096, 0).decode().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
         except OSError:
             pass
         return 0
@@ -170,6 +173,9 @@ class SlotCgroup:
         return _tasks(self.paths["pids"])
 
     def remove(self) -> bool:
+        if self._oom_control >= 0:
+            os.close(self._oom_control)
+            self._oom_control = -1
         return all([remove_tree(path) for path in self.paths.values()])
 
 

@@ -29,6 +29,7 @@ AGENT_SOURCE = (Path(__file__).parent / "agent.py").read_text(encoding="utf-8")
 REPORT_GRACE_S = 5.0  # beyond the timeout, how long the jail's own supervisor may take to report
 AGENT_OVERHEAD_MB = 64  # the agent and the supervisor live in the jail's cgroup too
 SPAWN_TIMEOUT_S = 60.0
+INLINE_MAX = 48 << 10  # programs and stdin up to this size travel in the request message itself
 
 
 def bwrap_command(limits: Limits, control_fd: int) -> list[str]:
@@ -54,7 +55,9 @@ class Jail:
         self.limits, self.lease, self.cgroup = limits, lease, cgroup
         self.proc: Optional[subprocess.Popen] = None
         self.control: Optional[socket.socket] = None
-        self._reports: asyncio.Queue = asyncio.Queue()
+        self._waiter: Optional[asyncio.Future] = None  # the agent's next message
+        self._oom_seen = 0
+        self._configured = False  # the agent gets the per-jail settings with its first request
         self.broken = False
 
     @property
@@ -80,17 +83,18 @@ class Jail:
         self.control = ours
         loop.add_reader(ours.fileno(), self._on_control)
         try:
-            hello = await asyncio.wait_for(self._reports.get(), SPAWN_TIMEOUT_S)
-        except (asyncio.TimeoutError, JailBroken):
+            hello = await self._next_message(SPAWN_TIMEOUT_S)
+        except JailBroken:
             hello = None
         if not hello or not hello.get("ready"):
             await self.destroy()
             reason = " ".join(self.proc.stderr.read().decode("utf-8", "replace").strip().splitlines()[-2:])
             raise StartupError(f"cannot start a sandbox jail: {reason or 'no answer from its agent'}")
         asyncio.ensure_future(self._drain_stderr())
-        if self.cgroup is not None:
-            for pid in [self.proc.pid] + _children(self.proc.pid):
+        if self.cgroup is not None:  # bubblewrap, the jail's pid 1 and the agent: all that runs in it so far
+            for pid in _tree(self.proc.pid):
                 self.cgroup.add(pid)
+            self._oom_seen = self.cgroup.oom_kills()
 
     async def _drain_stderr(self) -> None:
         """The agent writes nothing normally; whatever it writes goes to the service's stderr."""
@@ -109,16 +113,31 @@ class Jail:
             return
         except OSError:
             message = b""
+        waiter, self._waiter = self._waiter, None
         if not message:
             asyncio.get_running_loop().remove_reader(self.control.fileno())
             self.broken = True
-            self._reports.put_nowait(None)
+        if waiter is None or waiter.done():
+            self.broken = True  # a message nobody asked for: the jail is out of step
             return
         try:
-            self._reports.put_nowait(json.loads(message.decode()))
+            waiter.set_result(json.loads(message.decode()) if message else None)
         except ValueError:
             self.broken = True
-            self._reports.put_nowait(None)
+            waiter.set_result(None)
+
+    async def _next_message(self, patience: float) -> Optional[dict]:
+        """The agent's next message (None if it died); :class:`JailBroken` after ``patience`` seconds."""
+        if self.broken and self.control is None:
+            raise JailBroken("the jail is gone")
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(patience, lambda: waiter.done() or waiter.set_exception(
+            JailBroken("the jail did not report in time")))
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
 
     async def run(self, code: str, language: str, timeout: float, std_input: str) -> dict:
         """Run one program in this (idle) jail and report how it ended.
@@ -131,9 +150,9 @@ class Jail:
             left), the jail is marked broken too: the program may still be running.
         """
         started = time.monotonic()
-        oom_before = self.cgroup.oom_kills() if self.cgroup else 0
+        oom_before = self._oom_seen
         try:
-            return await self._run(code, language, timeout, std_input, started, oom_before)
+            return await self._run(code, language, timeout, std_input, started)
         except JailBroken as exc:
             self.broken = True
             oom = self.cgroup is not None and self.cgroup.oom_kills() > oom_before
@@ -146,57 +165,74 @@ class Jail:
             self.broken = True
             raise
 
-    async def _run(self, code: str, language: str, timeout: float, std_input: str, started: float,
-                   oom_before: int) -> dict:
-        file_name, argv_template = LANGUAGES[language]
-        argv = [part.format(python=self.limits.python) for part in argv_template]
-        code_fd, stdin_fd = _memfd(code.encode("utf-8")), _memfd(std_input.encode("utf-8"))
+    async def _run(self, code: str, language: str, timeout: float, std_input: str, started: float) -> dict:
         out_read, out_write = os.pipe2(os.O_CLOEXEC)
         err_read, err_write = os.pipe2(os.O_CLOEXEC)
         out, err = CappedReader(self.limits.max_output_chars), CappedReader(self.limits.max_output_chars)
         loop = asyncio.get_running_loop()
-        ends = [loop.create_future(), loop.create_future()]
-        request = {"file": file_name, "argv": argv, "env": PROGRAM_ENV, "timeout": timeout,
-                   "rlimits": self._rlimits(timeout), "disk_bytes": self.limits.disk_mb << 20,
-                   "inodes": max(1024, (self.limits.disk_mb << 20) // 4096)}
+        closed = loop.create_future()
+        open_ends = [2]
+        message, extra_fds = self._request(code, language, timeout, std_input)
         try:
-            for fd, reader, end in ((out_read, out, ends[0]), (err_read, err, ends[1])):
+            for fd, reader in ((out_read, out), (err_read, err)):
                 os.set_blocking(fd, False)
-                loop.add_reader(fd, _pump, fd, reader, end)
+                loop.add_reader(fd, _pump, fd, reader, open_ends, closed)
             try:
-                socket.send_fds(self.control, [json.dumps(request).encode()], [code_fd, stdin_fd, out_write, err_write])
+                socket.send_fds(self.control, [message], [out_write, err_write] + extra_fds)
             except OSError as exc:
                 raise JailBroken(f"the jail's agent is gone ({exc.strerror})") from None
-            for fd in (code_fd, stdin_fd, out_write, err_write):
+            for fd in [out_write, err_write] + extra_fds:
                 os.close(fd)
-            code_fd = stdin_fd = out_write = err_write = -1
-            try:
-                report = await asyncio.wait_for(self._reports.get(), timeout + REPORT_GRACE_S)
-            except asyncio.TimeoutError:
-                raise JailBroken("the jail did not report in time") from None
+            out_write = err_write = -1
+            extra_fds = []
+            report = await self._next_message(timeout + REPORT_GRACE_S)
             if report is None:
                 raise JailBroken("the jail's agent died")
-            try:
-                await asyncio.wait_for(asyncio.gather(*ends), REPORT_GRACE_S)
-            except asyncio.TimeoutError:
-                raise JailBroken("the program's output did not close") from None
+            if not closed.done():
+                timer = loop.call_later(REPORT_GRACE_S, lambda: closed.done() or closed.set_exception(
+                    JailBroken("the program's output did not close")))
+                try:
+                    await closed
+                finally:
+                    timer.cancel()
         finally:
             for fd in (out_read, err_read):
                 loop.remove_reader(fd)
                 os.close(fd)
-            for fd in (code_fd, stdin_fd, out_write, err_write):
+            for fd in [out_write, err_write] + extra_fds:
                 if fd >= 0:
                     os.close(fd)
-        oom = self.cgroup is not None and self.cgroup.oom_kills() > oom_before
+        oom = False
+        if self.cgroup is not None:
+            seen, self._oom_seen = self._oom_seen, self.cgroup.oom_kills()
+            oom = self._oom_seen > seen
         return _result(report, oom, out, err, started)
 
-    def _rlimits(self, timeout: float) -> dict[str, int]:
+    def _request(self, code: str, language: str, timeout: float, std_input: str) -> tuple[bytes, list[int]]:
+        """The request message (header, NUL, program and stdin when small) and the extra fds it carries."""
+        program, data = code.encode("utf-8"), std_input.encode("utf-8")
+        header: dict = {"language": language, "timeout": timeout, "cpu": int(timeout) + 2,
+                        "program_bytes": len(program), "stdin_bytes": len(data)}
+        if not self._configured:
+            header["settings"] = self._settings()
+            self._configured = True
+        if len(program) + len(data) <= INLINE_MAX:
+            return json.dumps(header).encode() + b"\0" + program + data, []
+        header["program_bytes"] = header["stdin_bytes"] = -1  # in the memfds that follow
+        return json.dumps(header).encode() + b"\0", [_memfd(program), _memfd(data)]
+
+    def _settings(self) -> dict:
+        """What is the same for every execution of this jail."""
         memory = self.limits.memory_mb << 20
-        return {"cpu": int(timeout) + 2,
+        return {"env": PROGRAM_ENV, "disk_bytes": self.limits.disk_mb << 20,
+                "inodes": max(1024, (self.limits.disk_mb << 20) // 4096),
+                "languages": {name: {"file": file_name, "argv": [part.format(python=self.limits.python)
+                                                                  for part in argv]}
+                              for name, (file_name, argv) in LANGUAGES.items()},
                 # with a memory cgroup, address space is only a guard against absurd single allocations
-                "as": memory * 4 if self.cgroup is not None else memory,
-                "nproc": self.limits.max_processes, "fsize": self.limits.max_file_mb << 20,
-                "nofile": self.limits.max_open_files, "core": 0, "stack": 8 << 20}
+                "rlimits": {"as": memory * 4 if self.cgroup is not None else memory,
+                            "nproc": self.limits.max_processes, "fsize": self.limits.max_file_mb << 20,
+                            "nofile": self.limits.max_open_files, "core": 0, "stack": 8 << 20}}
 
     async def destroy(self) -> None:
         """Kill the jail and everything in it; free its cgroup. The uid stays held (for the replacement)."""
@@ -229,6 +265,14 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    found = [pid]
+    for child in _children(pid):
+        found += _tree(child)
+    return found
+
+
 def _memfd(data: bytes) -> int:
     fd = os.memfd_create("nemo-eval-sandbox", os.MFD_CLOEXEC)
     view = memoryview(data)
@@ -238,7 +282,7 @@ def _memfd(data: bytes) -> int:
     return fd
 
 
-def _pump(fd: int, reader: CappedReader, end: asyncio.Future) -> None:
+def _pump(fd: int, reader: CappedReader, open_ends: list[int], closed: asyncio.Future) -> None:
     try:
         data = os.read(fd, 1 << 16)
     except BlockingIOError:
@@ -247,8 +291,9 @@ def _pump(fd: int, reader: CappedReader, end: asyncio.Future) -> None:
         reader.feed(data)
         return
     asyncio.get_running_loop().remove_reader(fd)
-    if not end.done():
-        end.set_result(None)
+    open_ends[0] -= 1
+    if open_ends[0] == 0 and not closed.done():
+        closed.set_result(None)
 
 
 def _result(report: dict, oom: bool, out: CappedReader, err: CappedReader, started: float) -> dict:

@@ -10,8 +10,10 @@ API:
     GET  /health   -> 200 {"status": "ok", ...limits, "busy", "queued"} (503 while no jail can run)
 
 Run as ``python3 -m nemo_eval_sandbox --port 6000`` (as root), or in-process through
-:func:`run_service` (``nemo-eval sandbox start`` does that in bwrap mode). In docker mode it listens on
-a unix socket and holds a *lease*: it stops as soon as the process that started the container is gone.
+:func:`run_service` (``nemo-eval sandbox start`` does that in bwrap mode). In docker mode the container
+has no network: ``sandbox start`` connects to its ``--lease`` socket and hands over a listening socket
+on the host's 127.0.0.1, which the service serves on; that connection is the *lease*, and the service
+stops as soon as it closes, that is when the process that started the container is gone.
 """
 
 from __future__ import annotations
@@ -144,30 +146,54 @@ def listen_unix(path: str) -> socket.socket:
     return sock
 
 
-async def _hold_lease(path: str, stop: Callable[[str], None]) -> None:
-    """Stop the service when the lease holder (``sandbox start`` on the host) disconnects, or never connects."""
-    loop = asyncio.get_running_loop()
-    connected = loop.create_future()
+def take_lease(path: str) -> tuple[socket.socket, socket.socket]:
+    """Wait for the lease holder (``sandbox start`` on the host) to connect to ``path`` and hand over the
+    socket to serve on; returns (the held connection, the listening socket).
 
-    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if connected.done():
-            writer.close()
-            return
-        connected.set_result(True)
-        await reader.read()  # returns at EOF: the holder's process ended, however it died
-        stop("the process that started this sandbox is gone")
-
-    server = await asyncio.start_unix_server(on_connection, path)
+    Docker mode: the container has no network, so the host binds ``127.0.0.1:<port>`` itself and passes
+    the listening socket over; and the connection it keeps open is the lease (see :func:`run_service`).
+    """
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        await asyncio.wait_for(asyncio.shield(connected), LEASE_WAIT_S)
-    except asyncio.TimeoutError:
-        stop(f"nobody took the lease on {path} within {LEASE_WAIT_S:g} s")
-    await asyncio.Event().wait()  # keep the server (and the held connection) until cancelled
-    server.close()
+        if os.path.exists(path):
+            os.unlink(path)
+        server.bind(path)
+        os.chmod(path, 0o666)
+        server.listen(1)
+        server.settimeout(LEASE_WAIT_S)
+        lease, _ = server.accept()
+        lease.settimeout(LEASE_WAIT_S)
+        _, fds, _, _ = socket.recv_fds(lease, 64, 1)
+    except (OSError, socket.timeout) as exc:
+        raise StartupError(f"no lease holder handed over a socket on {path} ({exc})") from None
+    finally:
+        server.close()
+    if len(fds) != 1:
+        raise StartupError(f"the lease holder on {path} sent no socket to serve on")
+    lease.setblocking(False)
+    return lease, socket.socket(fileno=fds[0])
+
+
+def _watch_lease(lease: socket.socket, stop: Callable[[object], None]) -> None:
+    """Stop the service when the lease connection closes: the holder's process ended, however it died."""
+    loop = asyncio.get_running_loop()
+
+    def on_readable() -> None:
+        try:
+            data = lease.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(lease.fileno())
+            stop("the process that started this sandbox is gone")
+
+    loop.add_reader(lease.fileno(), on_readable)
 
 
 async def run_service(limits: Limits, sockets: list[socket.socket], on_ready: Callable[[str], None],
-                      lease_path: Optional[str] = None, log: Callable[[str], None] = print) -> Optional[int]:
+                      lease: Optional[socket.socket] = None, log: Callable[[str], None] = print) -> Optional[int]:
     """Start the jails, serve until SIGTERM/SIGINT (or the lease ends), stop everything.
 
     Returns:
@@ -197,10 +223,9 @@ async def run_service(limits: Limits, sockets: list[socket.socket], on_ready: Ca
     server = HttpServer(Service(limits, pool, note).handle, log=lambda message: log(f"{PREFIX}: {message}"))
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop, number)
-    lease = None
     try:
-        if lease_path:
-            lease = asyncio.ensure_future(_hold_lease(lease_path, stop))
+        if lease is not None:
+            _watch_lease(lease, stop)
         await pool.start()
         if not done.done():
             for sock in sockets:
@@ -211,7 +236,7 @@ async def run_service(limits: Limits, sockets: list[socket.socket], on_ready: Ca
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(number)
         if lease is not None:
-            lease.cancel()
+            loop.remove_reader(lease.fileno())
         await server.close()
         await pool.close()
         if cgroups is not None:
@@ -228,7 +253,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=6000)
     parser.add_argument("--unix", default=None, help="listen on this unix socket instead of --host/--port")
-    parser.add_argument("--lease", default=None, help="stop when the holder of this unix socket's connection goes")
+    parser.add_argument("--lease", default=None,
+                        help="serve on the socket the holder of a connection to this unix socket hands over, and stop "
+                             "when that connection closes (docker mode)")
     parser.add_argument("--cleanup-dir", default=None, help="remove this directory on exit (docker mode's socket dir)")
     args = parser.parse_args(argv)
 
@@ -237,10 +264,15 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     try:
         limits = limits_from_env()
-        sockets = [listen_unix(args.unix) if args.unix else listen_tcp(args.host, args.port)]
-        where = args.unix or f"http://{args.host}:{args.port}"
+        lease = None
+        if args.lease:
+            lease, listener = take_lease(args.lease)
+            sockets, where = [listener], "the socket handed over by the lease holder"
+        else:
+            sockets = [listen_unix(args.unix) if args.unix else listen_tcp(args.host, args.port)]
+            where = args.unix or f"http://{args.host}:{args.port}"
         stopped_by = asyncio.run(run_service(limits, sockets, lambda note: say(f"{PREFIX}: service ready on {where} ({note})"),
-                                             args.lease, say))
+                                             lease, say))
     except (StartupError, SettingsError) as exc:
         say(f"{PREFIX}: error: {exc}")
         return 2
