@@ -87,7 +87,7 @@ def _start_docker(settings: SandboxSettings, image: str | None) -> int:
                             f"{settings.port}?); stop it, or remove it: docker rm -f {name}")
         lock_dir = dm.ensure_uid_lock_dir()
         socket_dir = dm.prepare_socket_dir(settings.port)
-        cgroup_dirs = dm.delegated_cgroups()
+        cgroup_dirs = dm.delegated_cgroups(settings.workers)
         container = dm.run_container(settings, image, name, socket_dir, cgroup_dirs, lock_dir)
         log = dm.ContainerLog(container)
         lease = dm.take_lease(os.path.join(socket_dir, "lease.sock"), listener, log)

@@ -110,13 +110,13 @@ def _remove_leftovers(record: dict) -> None:
         _service_cgroups().remove_tree(path)
 
 
-def delegated_cgroups() -> dict[str, str]:
+def delegated_cgroups(jails: int) -> dict[str, str]:
     """Per-controller cgroup directories for the container's jails, or {} when we may not create them."""
     if os.geteuid() != 0:
         return {}
     cgroups = _service_cgroups()
     try:
-        return cgroups.host_instance_dirs(os.getpid())
+        return cgroups.host_instance_dirs(os.getpid(), jails)
     except cgroups.CgroupsUnavailable as exc:
         print(f"nemo-eval sandbox: warning: {exc}; the container's jails fall back to rlimits", file=sys.stderr)
         return {}
@@ -151,15 +151,15 @@ def run_container(settings: SandboxSettings, image: str, name: str, socket_dir: 
         binds[path] = {"bind": f"{IN_CONTAINER_CGROUPS}/{controller}", "mode": "rw"}
     if cgroup_dirs:
         environment["SANDBOX_CGROUP_ROOT"] = IN_CONTAINER_CGROUPS
-        memory_mb = 2048  # the service alone: the jails have cgroups (and limits) of their own
-    else:
+        memory_mb = 2048  # the service alone: the jails have cgroups (limits, CPU weight) of their own
+        cpu_shares = 1024
+    else:  # everything in the container's cgroups: as much CPU weight as the jails as processes would have
         memory_mb = (settings.memory_mb + 64) * settings.workers + 2048
+        cpu_shares = min(262144, 1024 * (settings.workers + 1))
     api = client.api
     host_config = api.create_host_config(
         network_mode="none", read_only=True, tmpfs={"/tmp": "rw,size=64m"}, pids_limit=4096, mem_limit=f"{memory_mb}m",
-        # as much CPU weight as its jails would have as processes of their own (bwrap mode): one container
-        # of the default weight would share a core with a single busy process elsewhere
-        cpu_shares=min(262144, 1024 * (settings.workers + 1)),
+        cpu_shares=cpu_shares,
         auto_remove=True, security_opt=["seccomp=unconfined"], binds=binds)
     # bubblewrap mounts /proc for each jail: the CLI's "--security-opt systempaths=unconfined" is this
     host_config["MaskedPaths"] = []

@@ -1,4 +1,5 @@
-"""Per-jail cgroups (v1 memory + pids): the hard caps on what one execution can hold.
+"""Per-jail cgroups (v1 memory + pids, and cpu where available): the hard caps on what one execution
+can hold.
 
 Layout: one *instance* directory per service and controller, and one *slot* cgroup per jail under
 it. In bwrap mode the instance directory is ``nemo-eval-sandbox-<pid>-<start time>`` under the
@@ -21,7 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-CONTROLLERS = ("memory", "pids")
+CONTROLLERS = ("memory", "pids")  # required
+OPTIONAL_CONTROLLERS = ("cpu",)  # used where available: jails get CPU weight as processes of their own would
 INSTANCE_PREFIX = "nemo-eval-sandbox-"
 _INSTANCE = re.compile(rf"^{INSTANCE_PREFIX}(\d+)-(\d+)$")
 
@@ -40,7 +42,7 @@ def _v1_mounts() -> dict[str, str]:
             if len(tail) < 3 or tail[0] != "cgroup":
                 continue
             for option in tail[2].split(","):
-                if option in CONTROLLERS and parts[3] == "/":
+                if option in CONTROLLERS + OPTIONAL_CONTROLLERS and parts[3] == "/":
                     mounts.setdefault(option, parts[4])
     return mounts
 
@@ -78,8 +80,12 @@ def owner_alive(name: str) -> bool:
     return process_start_time(int(match.group(1))) == int(match.group(2))
 
 
-def host_instance_dirs(pid: int) -> dict[str, str]:
+def host_instance_dirs(pid: int, jails: int) -> dict[str, str]:
     """Create (and return) the instance directory per controller under this process's own cgroups.
+
+    ``jails`` sets the CPU weight of the instance: as much as that many processes of their own would
+    have (one cgroup of the default weight would get the share of one process). The cpu controller is
+    optional; memory and pids are not.
 
     Raises:
         CgroupsUnavailable: no writable v1 memory and pids hierarchies here.
@@ -89,13 +95,19 @@ def host_instance_dirs(pid: int) -> dict[str, str]:
     if missing:
         raise CgroupsUnavailable(f"no cgroup v1 {' and '.join(missing)} controller mounted")
     dirs = {}
-    for name in CONTROLLERS:
+    for name in CONTROLLERS + OPTIONAL_CONTROLLERS:
+        if name not in mounts or name not in own:
+            continue
         parent = os.path.join(mounts[name], own[name].lstrip("/"))
         reclaim_dead_instances(parent)
         path = os.path.join(parent, instance_name(pid))
         try:
             os.makedirs(path, exist_ok=True)
+            if name == "cpu":
+                _write(path, "cpu.shares", min(262144, 1024 * jails))
         except OSError as exc:
+            if name in OPTIONAL_CONTROLLERS:
+                continue
             raise CgroupsUnavailable(f"cannot create a cgroup under {parent}: {exc.strerror}") from None
         dirs[name] = path
     return dirs
@@ -187,14 +199,15 @@ class Cgroups:
         self._serial = 0
 
     @classmethod
-    def for_service(cls, delegated_root: Optional[str]) -> "Cgroups":
+    def for_service(cls, delegated_root: Optional[str], jails: int) -> "Cgroups":
         """Docker mode: the host's delegated directories; bwrap mode: new ones under our own cgroups.
 
         Raises:
             CgroupsUnavailable: with the reason.
         """
         if delegated_root:
-            dirs = {name: os.path.join(delegated_root, name) for name in CONTROLLERS}
+            dirs = {name: os.path.join(delegated_root, name) for name in CONTROLLERS + OPTIONAL_CONTROLLERS
+                    if name in CONTROLLERS or os.path.isdir(os.path.join(delegated_root, name))}
             for path in dirs.values():
                 if not os.access(os.path.join(path, "cgroup.procs"), os.W_OK):
                     raise CgroupsUnavailable(f"the delegated cgroup {path} is not writable")
@@ -203,7 +216,7 @@ class Cgroups:
                     if name.startswith("slot-"):
                         remove_tree(os.path.join(path, name))
             return cls(dirs)
-        return cls(host_instance_dirs(os.getpid()))
+        return cls(host_instance_dirs(os.getpid(), jails))
 
     def new_slot(self, memory_bytes: int, max_tasks: int) -> SlotCgroup:
         self._serial += 1

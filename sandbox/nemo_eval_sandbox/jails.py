@@ -1,7 +1,7 @@
 """Warm jails: each is a bubblewrap sandbox started once, whose agent (``agent.py``) runs one
-execution at a time in fresh nested namespaces. This module starts them, hands them executions,
-collects output and status, and tears a jail down (and starts a new one) whenever anything about
-it is in doubt.
+execution at a time in fresh namespaces of its own. This module starts a jail, hands it executions,
+collects their output and status, and tears it down when anything about it is in doubt (``pool.py``
+then starts a new one).
 
 A jail runs as a uid held for it alone (``hostuids``) and, where cgroups are available, in its own
 memory + pids cgroup (``cgroups``); otherwise rlimits stand in (address space for memory, process
@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from nemo_eval_sandbox.cgroups import Cgroups, SlotCgroup
-from nemo_eval_sandbox.hostuids import StartupError, UidAllocator, UidLease, kill_uid
+from nemo_eval_sandbox.cgroups import SlotCgroup
+from nemo_eval_sandbox.hostuids import StartupError, UidLease, kill_uid
 from nemo_eval_sandbox.limits import LANGUAGES, PROGRAM_ENV, Limits
 from nemo_eval_sandbox.output import CappedReader
 
 AGENT_SOURCE = (Path(__file__).parent / "agent.py").read_text(encoding="utf-8")
-REPORT_GRACE_S = 5.0  # beyond the timeout, how long the jail's own supervisor may take to report
-AGENT_OVERHEAD_MB = 64  # the agent and the supervisor live in the jail's cgroup too
+REPORT_GRACE_S = 5.0  # beyond the timeout, how long the agent may take to report
+AGENT_OVERHEAD_MB = 64  # the jail's pid 1 and its agent live in the jail's cgroup too
 SPAWN_TIMEOUT_S = 60.0
 INLINE_MAX = 48 << 10  # programs and stdin up to this size travel in the request message itself
 
@@ -90,21 +90,24 @@ class Jail:
             await self.destroy()
             reason = " ".join(self.proc.stderr.read().decode("utf-8", "replace").strip().splitlines()[-2:])
             raise StartupError(f"cannot start a sandbox jail: {reason or 'no answer from its agent'}")
-        asyncio.ensure_future(self._drain_stderr())
+        os.set_blocking(self.proc.stderr.fileno(), False)
+        loop.add_reader(self.proc.stderr.fileno(), self._forward_stderr)
         if self.cgroup is not None:  # bubblewrap, the jail's pid 1 and the agent: all that runs in it so far
             for pid in _tree(self.proc.pid):
                 self.cgroup.add(pid)
             self._oom_seen = self.cgroup.oom_kills()
 
-    async def _drain_stderr(self) -> None:
+    def _forward_stderr(self) -> None:
         """The agent writes nothing normally; whatever it writes goes to the service's stderr."""
-        loop = asyncio.get_running_loop()
-        stream = self.proc.stderr
-        while True:
-            data = await loop.run_in_executor(None, stream.readline)
-            if not data:
-                return
-            sys.stderr.write(f"sandbox jail (uid {self.uid}): {data.decode('utf-8', 'replace')}")
+        try:
+            data = os.read(self.proc.stderr.fileno(), 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            asyncio.get_running_loop().remove_reader(self.proc.stderr.fileno())
+            return
+        for line in data.decode("utf-8", "replace").splitlines():
+            sys.stderr.write(f"sandbox jail (uid {self.uid}): {line}\n")
 
     def _on_control(self) -> None:
         try:
@@ -247,8 +250,12 @@ class Jail:
             self.control = None
         if self.proc is not None:
             if self.proc.poll() is None:
-                self.proc.kill()  # bwrap's --die-with-parent chain kills the agent: the jail's pid 1
+                self.proc.kill()  # bwrap's --die-with-parent chain kills the jail's pid 1, and so everything in it
             await loop.run_in_executor(None, self.proc.wait)
+            try:
+                loop.remove_reader(self.proc.stderr.fileno())
+            except (ValueError, OSError):
+                pass
         await loop.run_in_executor(None, self._sweep)
 
     def _sweep(self) -> None:
@@ -313,128 +320,3 @@ def _result(report: dict, oom: bool, out: CappedReader, err: CappedReader, start
     return {"process_status": status, "stdout": stdout, "stderr": stderr, "return_code": return_code,
             "stdout_truncated": out_cut, "stderr_truncated": err_cut,
             "wall_time": round(time.monotonic() - started, 4)}
-
-
-class JailPool:
-    """``workers`` warm jails; executions wait for a free one in a bounded queue.
-
-    A jail in doubt after an execution (no report, agent died, output left open, the client gone
-    mid-run) is destroyed and replaced in the background; the pool never hands it out again.
-    """
-
-    def __init__(self, limits: Limits, uids: UidAllocator, cgroups: Optional[Cgroups]) -> None:
-        self.limits, self.uids, self.cgroups = limits, uids, cgroups
-        self.idle: list[Jail] = []
-        self.waiters: list[asyncio.Future] = []
-        self.jails: list[Jail] = []
-        self.busy = 0
-        self.replacing = 0
-        self.last_failure = ""
-        self.closed = False
-
-    async def start(self) -> None:
-        leases: list[UidLease] = []
-        try:
-            for _ in range(self.limits.workers):
-                leases.append(self.uids.take())
-        except StartupError:
-            for lease in leases:
-                lease.release()
-            raise
-        jails = [self._new_jail(lease) for lease in leases]
-        results = await asyncio.gather(*(jail.start() for jail in jails), return_exceptions=True)
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        if failure is not None:
-            await asyncio.gather(*(jail.destroy() for jail in jails))
-            for lease in leases:
-                lease.release()
-            raise failure
-        self.jails = jails
-        self.idle = list(jails)
-
-    def _new_jail(self, lease: UidLease) -> Jail:
-        cgroup = None
-        if self.cgroups is not None:
-            cgroup = self.cgroups.new_slot((self.limits.memory_mb + AGENT_OVERHEAD_MB) << 20,
-                                           self.limits.max_processes + 3)  # + bwrap, agent, supervisor
-        return Jail(self.limits, lease, cgroup)
-
-    @property
-    def queued(self) -> int:
-        return len(self.waiters)
-
-    def healthy(self) -> bool:
-        return not self.closed and len(self.jails) - sum(j.broken for j in self.jails) + self.replacing > 0
-
-    async def acquire(self) -> Jail:
-        """A free jail; raises :class:`PoolBusy` when the queue is full."""
-        if self.idle:
-            jail = self.idle.pop()
-            self.busy += 1
-            return jail
-        if len(self.waiters) >= self.limits.max_queue:
-            raise PoolBusy()
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            jail = await waiter
-        except asyncio.CancelledError:
-            if waiter in self.waiters:
-                self.waiters.remove(waiter)
-            elif waiter.done() and not waiter.cancelled():
-                self._hand_over(waiter.result())  # it was handed to us as we gave up: pass it on
-            raise
-        self.busy += 1
-        return jail
-
-    def release(self, jail: Jail) -> None:
-        self.busy -= 1
-        if jail.broken:
-            asyncio.ensure_future(self._replace(jail))
-        else:
-            self._hand_over(jail)
-
-    def _hand_over(self, jail: Jail) -> None:
-        while self.waiters:
-            waiter = self.waiters.pop(0)
-            if not waiter.done():
-                waiter.set_result(jail)
-                return
-        self.idle.append(jail)
-
-    async def _replace(self, jail: Jail) -> None:
-        self.replacing += 1
-        try:
-            await jail.destroy()
-            delay = 0.1
-            while not self.closed:
-                fresh = self._new_jail(jail.lease)
-                try:
-                    await fresh.start()
-                except Exception as exc:  # noqa: BLE001 - retried; /health says so meanwhile
-                    self.last_failure = str(exc)
-                    await fresh.destroy()
-                    await asyncio.sleep(delay)
-                    delay = min(5.0, delay * 2)
-                    continue
-                self.jails = [fresh if j is jail else j for j in self.jails]
-                if self.closed:
-                    await fresh.destroy()
-                else:
-                    self._hand_over(fresh)
-                return
-        finally:
-            self.replacing -= 1
-
-    async def close(self) -> None:
-        self.closed = True
-        for waiter in self.waiters:
-            waiter.cancel()
-        await asyncio.gather(*(jail.destroy() for jail in self.jails), return_exceptions=True)
-        for jail in self.jails:
-            jail.lease.release()
-
-
-class PoolBusy(Exception):
-    """Every jail is busy and the queue is full."""
-

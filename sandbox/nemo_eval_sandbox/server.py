@@ -32,7 +32,7 @@ from typing import Callable, Optional
 from nemo_eval_sandbox.cgroups import Cgroups, CgroupsUnavailable
 from nemo_eval_sandbox.hostuids import StartupError, UidAllocator
 from nemo_eval_sandbox.http11 import HttpServer, Request, Response
-from nemo_eval_sandbox.jails import JailPool, PoolBusy
+from nemo_eval_sandbox.pool import JailPool, PoolBusy
 from nemo_eval_sandbox.limits import LANGUAGES, Limits, SettingsError, limits_from_env
 
 MAX_CODE_CHARS = 1_000_000
@@ -212,7 +212,7 @@ async def run_service(limits: Limits, sockets: list[socket.socket], on_ready: Ca
     uids = UidAllocator(limits)
     delegated = bool(limits.cgroup_root)
     try:
-        cgroups: Optional[Cgroups] = Cgroups.for_service(limits.cgroup_root)
+        cgroups: Optional[Cgroups] = Cgroups.for_service(limits.cgroup_root, limits.workers)
         note = ""
     except CgroupsUnavailable as exc:
         cgroups, note = None, f"unavailable ({exc})"
@@ -230,7 +230,8 @@ async def run_service(limits: Limits, sockets: list[socket.socket], on_ready: Ca
         if not done.done():
             for sock in sockets:
                 await server.serve(sock)
-            on_ready(f"{limits.workers} warm jails" + (f"; cgroups {note}" if note else ", a memory+pids cgroup each"))
+            kinds = "+".join(cgroups.instance_dirs) if cgroups is not None else ""
+            on_ready(f"{limits.workers} warm jails" + (f"; cgroups {note}" if note else f", a {kinds} cgroup each"))
         reason = await done
     finally:
         for number in (signal.SIGTERM, signal.SIGINT):

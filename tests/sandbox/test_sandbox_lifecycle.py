@@ -127,3 +127,30 @@ def test_start_with_python_m_nemo_eval_sandbox_module(tmp_path):
         result = subprocess.run([sys.executable, "-m", "nemo_eval_sandbox", "--port", str(taken.getsockname()[1])],
                                 cwd=sandbox_dir, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "choose another --port" in single_error_line(result.stderr)
+
+
+def test_without_cgroups_it_says_so_and_rlimits_still_contain_everything(tmp_path):
+    """Where no cgroup can be created (here: an unusable delegated directory) the service warns and
+    falls back to rlimits: memory per process, processes per uid; threads still fit."""
+    require("bwrap")
+    env = {**os.environ, "SANDBOX_CGROUP_ROOT": str(tmp_path / "no-cgroups")}
+    proc, url = start_sandbox("bwrap", env=env)
+    try:
+        from nemo_eval.sandbox import SandboxClient
+
+        client = SandboxClient(url)
+        assert client.health()["cgroups"].startswith("unavailable")
+        growing = client.execute("a = []\nwhile True:\n    a.append(' ' * 10**7)", timeout=60)
+        assert growing["process_status"] == "completed" and "MemoryError" in growing["stderr"], growing
+        bomb = client.execute("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+                              timeout=3)
+        assert bomb["process_status"] == "timeout"
+        threads = client.execute("import threading, time\nts = [threading.Thread(target=time.sleep, args=(0.3,)) "
+                                 "for _ in range(64)]\n[t.start() for t in ts]\n[t.join() for t in ts]\nprint(len(ts))",
+                                 timeout=20)
+        assert threads["stdout"] == "64\n", threads
+        assert _wait_until(lambda: not program_processes())
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=60)
+    assert "warning:" in stderr and "cgroup" in stderr
