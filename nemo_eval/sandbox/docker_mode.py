@@ -116,7 +116,7 @@ def delegated_cgroups(jails: int) -> dict[str, str]:
         return {}
     cgroups = _service_cgroups()
     try:
-        return cgroups.host_instance_dirs(os.getpid(), jails)
+        return cgroups.host_instance_dirs(os.getpid(), jails, cpu=True)
     except cgroups.CgroupsUnavailable as exc:
         print(f"nemo-eval sandbox: warning: {exc}; the container's jails fall back to rlimits", file=sys.stderr)
         return {}

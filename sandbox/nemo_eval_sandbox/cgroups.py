@@ -1,4 +1,4 @@
-"""Per-jail cgroups (v1 memory + pids, and cpu where available): the hard caps on what one execution
+"""Per-jail cgroups (v1 memory + pids; in docker mode cpu too): the hard caps on what one execution
 can hold.
 
 Layout: one *instance* directory per service and controller, and one *slot* cgroup per jail under
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 CONTROLLERS = ("memory", "pids")  # required
-OPTIONAL_CONTROLLERS = ("cpu",)  # used where available: jails get CPU weight as processes of their own would
+OPTIONAL_CONTROLLERS = ("cpu",)  # docker mode, where available: jails get the CPU weight of processes of their own
 INSTANCE_PREFIX = "nemo-eval-sandbox-"
 _INSTANCE = re.compile(rf"^{INSTANCE_PREFIX}(\d+)-(\d+)$")
 
@@ -80,12 +80,12 @@ def owner_alive(name: str) -> bool:
     return process_start_time(int(match.group(1))) == int(match.group(2))
 
 
-def host_instance_dirs(pid: int, jails: int) -> dict[str, str]:
+def host_instance_dirs(pid: int, jails: int, cpu: bool = False) -> dict[str, str]:
     """Create (and return) the instance directory per controller under this process's own cgroups.
 
-    ``jails`` sets the CPU weight of the instance: as much as that many processes of their own would
-    have (one cgroup of the default weight would get the share of one process). The cpu controller is
-    optional; memory and pids are not.
+    With ``cpu`` (docker mode, whose container sits in the engine's cgroup, which all containers share
+    with the weight of one process) also a cpu one, weighted like ``jails`` processes of their own.
+    In bwrap mode the programs stay in the service's cpu cgroup: each is a process like any other.
 
     Raises:
         CgroupsUnavailable: no writable v1 memory and pids hierarchies here.
@@ -95,7 +95,7 @@ def host_instance_dirs(pid: int, jails: int) -> dict[str, str]:
     if missing:
         raise CgroupsUnavailable(f"no cgroup v1 {' and '.join(missing)} controller mounted")
     dirs = {}
-    for name in CONTROLLERS + OPTIONAL_CONTROLLERS:
+    for name in CONTROLLERS + (OPTIONAL_CONTROLLERS if cpu else ()):
         if name not in mounts or name not in own:
             continue
         parent = os.path.join(mounts[name], own[name].lstrip("/"))

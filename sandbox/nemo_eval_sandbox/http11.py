@@ -184,7 +184,7 @@ class _Connection(asyncio.Protocol):
         body_start = end + 4
         encoding = headers.get("transfer-encoding", "").lower()
         if encoding and encoding != "chunked":
-            raise _BadRequest(501, f"unsupported Transfer-Encoding {encoding!r}")
+            raise _BadRequest(400, f"unsupported Transfer-Encoding {encoding!r} (chunked or none)")
         if encoding and "content-length" in headers:
             raise _BadRequest(400, "both Content-Length and Transfer-Encoding")
         if headers.get("expect", "").lower() == "100-continue" and not self.continued:

@@ -154,3 +154,35 @@ def test_without_cgroups_it_says_so_and_rlimits_still_contain_everything(tmp_pat
         proc.terminate()
         _, stderr = proc.communicate(timeout=60)
     assert "warning:" in stderr and "cgroup" in stderr
+
+
+def test_a_starting_docker_sandbox_reaps_what_dead_owners_left():
+    """A container and a socket directory whose sandbox start died on this boot (a pid that no longer
+    runs) are removed by the next start, whatever its port."""
+    require("docker")
+    from nemo_eval.sandbox.docker_image import default_image
+    from nemo_eval.sandbox.docker_mode import LABEL, socket_parent
+
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        boot = handle.read().strip()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that ran on this host and is gone
+    orphan_dir = tempfile.mkdtemp(prefix="1-", dir=socket_parent())
+    record = {"host": socket.gethostname(), "pid": dead.pid, "start": 1, "boot": boot, "socket_dir": orphan_dir,
+              "cgroups": {}}
+    with open(os.path.join(orphan_dir, "owner.json"), "w") as handle:
+        json.dump(record, handle)
+    name = f"nemo-eval-sandbox-orphan-{os.getpid()}"
+    created = subprocess.run(["docker", "run", "-d", "--name", name, "--network", "none", "--label",
+                              f"{LABEL}={json.dumps(record)}", default_image(), "sleep", "600"],
+                             capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    try:
+        proc, _ = start_sandbox("docker")
+        proc.terminate()
+        proc.wait(timeout=60)
+        gone = subprocess.run(["docker", "ps", "-a", "--filter", f"name=^{name}$", "--format", "{{.Names}}"],
+                              capture_output=True, text=True).stdout.split()
+        assert gone == [] and not os.path.exists(orphan_dir)
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
