@@ -20,8 +20,11 @@ POOL_UIDS = range(POOL_BASE, POOL_BASE + int(os.environ.get("SANDBOX_UID_COUNT",
 AGENT_MARK = b"The agent of one warm jail"
 
 
+_BUILT: list[bool] = []  # this session already (re)built the docker-mode image
+
+
 def require(mode: str) -> None:
-    """Skip (fail under CI) when ``mode`` cannot run here; in docker mode, (re)build this code's image."""
+    """Skip (fail under CI) when ``mode`` cannot run here; in docker mode, (re)build this code's image once."""
     missing = []
     if mode == "bwrap":
         if os.geteuid() != 0:
@@ -32,11 +35,13 @@ def require(mode: str) -> None:
         probe = subprocess.run(["docker", "info"], capture_output=True) if shutil.which("docker") else None
         if probe is None or probe.returncode != 0:
             missing.append("a running Docker engine (apt-get install docker.io; dockerd)")
-        else:  # (re)build: seconds with Docker's layer cache, and never a stale image under test
+        elif not _BUILT:  # (re)build: seconds with Docker's layer cache, and never a stale image under test
             build = subprocess.run([sys.executable, "-m", "nemo_eval", "sandbox", "build", "--make-base"],
                                    capture_output=True, text=True, timeout=900)
             if build.returncode != 0:
                 missing.append(f"the sandbox image (build failed: {build.stderr.strip()[-300:]})")
+            else:
+                _BUILT.append(True)
     if missing:
         message = f"sandbox {mode} mode tests need {' and '.join(missing)}"
         if os.environ.get("CI"):

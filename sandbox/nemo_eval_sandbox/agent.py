@@ -168,19 +168,13 @@ def _execute(request, settings, message, offset, fds, no_input, own_pid_namespac
     else:
         program = _read_all(fds[2])
         stdin_fd = os.dup(fds[3])
-    error_read, error_write = os.pipe2(os.O_CLOEXEC)
     try:
-        try:
-            pid = _fork_program(request, settings, program, stdin_fd, fds[0], fds[1], error_write, own_pid_namespace)
-        finally:
-            os.close(error_write)
-            for fd in fds[:2] + [stdin_fd]:  # only the program holds its stdio now
-                _close(fd)
-        timed_out = _wait(pid, float(request["timeout"]))
-        _, status = os.waitpid(pid, 0)
-        start_error = os.read(error_read, 4096).decode("utf-8", "replace")
+        pid, start_error = _fork_program(request, settings, program, stdin_fd, fds[0], fds[1], own_pid_namespace)
     finally:
-        os.close(error_read)
+        for fd in fds[:2] + [stdin_fd]:  # only the program holds its stdio now
+            _close(fd)
+    timed_out = _wait(pid, float(request["timeout"]))
+    _, status = os.waitpid(pid, 0)
     full = _was_full(workspace)
     if start_error:
         return {"setup_error": "cannot start the program: " + start_error}
@@ -219,8 +213,13 @@ def _read_all(fd):
         chunks.append(chunk)
 
 
-def _fork_program(request, settings, program, stdin_fd, stdout_fd, stderr_fd, error_fd, own_pid_namespace):
-    """Fork the program process as pid 1 of a new pid namespace; its stdio comes from ours."""
+def _fork_program(request, settings, program, stdin_fd, stdout_fd, stderr_fd, own_pid_namespace):
+    """Fork the program process as pid 1 of a new pid namespace; its stdio comes from ours.
+
+    Returns its pid and what went wrong before it could exec ("" if nothing). Until then we only wait:
+    pages we wrote while it still shared them would have to be copied.
+    """
+    error_read, error_write = os.pipe2(os.O_CLOEXEC)
     saved = [os.dup(fd) for fd in (0, 1, 2)]
     for fd, target in ((stdin_fd, 0), (stdout_fd, 1), (stderr_fd, 2)):
         os.dup2(fd, target, inheritable=True)
@@ -231,14 +230,20 @@ def _fork_program(request, settings, program, stdin_fd, stdout_fd, stderr_fd, er
             try:
                 _start_program(request, settings, program)
             except BaseException as exc:  # noqa: BLE001 - told to the agent through the pipe
-                os.write(error_fd, "{}: {}".format(type(exc).__name__, exc).encode()[:4000])
+                os.write(error_write, "{}: {}".format(type(exc).__name__, exc).encode()[:4000])
             os._exit(127)
+        os.close(error_write)
+        error_write = -1
+        start_error = os.read(error_read, 4096)  # returns at its exec (the pipe closes) or its failure
     finally:
+        _close(error_read)
+        if error_write >= 0:
+            _close(error_write)
         _check(_libc.setns(own_pid_namespace, CLONE_NEWPID), "setns")  # our next child is ours again
         for fd, target in zip(saved, (0, 1, 2)):
             os.dup2(fd, target, inheritable=True)
             os.close(fd)
-    return pid
+    return pid, start_error.decode("utf-8", "replace")
 
 
 def _start_program(request, settings, program):
