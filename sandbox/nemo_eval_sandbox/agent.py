@@ -19,8 +19,8 @@ For each execution the agent
 
 Nothing of an execution survives it: its processes die with their pid namespace, its files with its
 tmpfs, its SysV IPC with its ipc namespace. The jail itself holds no writable file. One fork of a
-small Python process and no namespace setup by bubblewrap per execution: that is why the sandbox
-costs about what starting Python costs.
+small Python process and no namespace setup by bubblewrap per execution: that is why an execution
+costs little more than starting Python.
 
 This file runs under the system Python (``python3 -I -S``), standard library only, Python >= 3.9.
 """
