@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -50,11 +51,18 @@ def require(mode: str) -> None:
 
 
 def start_sandbox(mode: str, *extra: str, env: dict | None = None, port: int | None = None):
-    """``nemo-eval sandbox start`` in ``mode`` on a free port; returns (process, url) once it is healthy."""
+    """``nemo-eval sandbox start`` in ``mode`` on a free port; returns (process, url) once it is healthy.
+
+    Its stderr goes to a temporary file (``proc.stderr_path``): a pipe nobody reads could fill up and
+    block the service.
+    """
     port = port or free_port()
+    log = tempfile.NamedTemporaryFile(prefix="nemo-eval-sandbox-test-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "sandbox", "start", "--mode", mode, "--port",
                              str(port), "--workers", "4", "--max-output-chars", "1000", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.DEVNULL, stderr=log, env=env)
+    log.close()
+    proc.stderr_path = log.name
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -64,13 +72,26 @@ def start_sandbox(mode: str, *extra: str, env: dict | None = None, port: int | N
         except (requests.RequestException, ValueError):
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"sandbox ({mode}) did not start: {proc.stderr.read() if proc.poll() is not None else ''}")
+                raise RuntimeError(f"sandbox ({mode}) did not start: {stderr_of(proc)}") from None
             time.sleep(0.2)
 
 
-def stop_sandbox(proc) -> None:
+def stderr_of(proc) -> str:
+    with open(proc.stderr_path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def stop_sandbox(proc) -> int:
+    """SIGTERM, then the exit code; the stderr file is removed."""
     proc.terminate()
-    proc.wait(timeout=60)
+    try:
+        return proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the sandbox did not stop on SIGTERM; its log:\n{stderr_of(proc)[-3000:]}") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.unlink(proc.stderr_path)
 
 
 @contextmanager

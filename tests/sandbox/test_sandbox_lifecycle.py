@@ -17,7 +17,8 @@ import time
 import pytest
 
 from helpers import free_port, run_cli, single_error_line
-from sandbox_support import own_cgroup, process_start_time, program_processes, require, start_sandbox
+from sandbox_support import (own_cgroup, process_start_time, program_processes, require, start_sandbox,
+                             stderr_of, stop_sandbox)
 
 
 @pytest.mark.parametrize("mode", ["bwrap", "docker"])
@@ -63,6 +64,7 @@ def test_docker_container_and_socket_dir_die_with_a_sigkilled_start():
     assert _containers(port) and _socket_dirs(port)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    os.unlink(proc.stderr_path)
     assert _wait_until(lambda: not _containers(port)), "the container outlived its sandbox start"
     assert _wait_until(lambda: not _socket_dirs(port)), "the socket directory was left behind"
     assert _wait_until(lambda: not program_processes())
@@ -79,8 +81,7 @@ def test_docker_sigterm_stops_cleanly_and_a_custom_tag_works():
         owner = json.loads(subprocess.run(["docker", "inspect", "-f", '{{index .Config.Labels "nemo-eval.sandbox.owner"}}',
                                            f"nemo-eval-sandbox-{port}"], capture_output=True, text=True).stdout)
         assert owner["pid"] == proc.pid and owner["socket_dir"] in _socket_dirs(port)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 143
+        assert stop_sandbox(proc) == 143
         assert not _containers(port) and not _socket_dirs(port)
         assert not [path for path in owner["cgroups"].values() if os.path.exists(path)], "cgroups left behind"
     finally:
@@ -105,14 +106,14 @@ def test_a_crashed_services_leftovers_are_reclaimed_by_the_next_start():
     assert os.path.isdir(leftover)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    os.unlink(proc.stderr_path)
     assert _wait_until(lambda: not program_processes())  # its jails died with it
     assert os.path.isdir(leftover), "a SIGKILLed service cannot clean up after itself"
     second, _ = start_sandbox("bwrap")
     try:
         assert not os.path.exists(leftover), "the next start reclaims what the dead one left"
     finally:
-        second.terminate()
-        assert second.wait(timeout=60) == 143
+        assert stop_sandbox(second) == 143
     mine = os.path.join(own_cgroup("memory"), f"nemo-eval-sandbox-{second.pid}-")
     assert not glob.glob(mine + "*"), "a service stopped by SIGTERM removes its own cgroups"
 
@@ -150,10 +151,10 @@ def test_without_cgroups_it_says_so_and_rlimits_still_contain_everything(tmp_pat
                                  timeout=20)
         assert threads["stdout"] == "64\n", threads
         assert _wait_until(lambda: not program_processes())
+        stderr = stderr_of(proc)
+        assert "warning:" in stderr and "cgroup" in stderr
     finally:
-        proc.terminate()
-        _, stderr = proc.communicate(timeout=60)
-    assert "warning:" in stderr and "cgroup" in stderr
+        stop_sandbox(proc)
 
 
 def test_a_starting_docker_sandbox_reaps_what_dead_owners_left():
@@ -179,8 +180,7 @@ def test_a_starting_docker_sandbox_reaps_what_dead_owners_left():
     assert created.returncode == 0, created.stderr
     try:
         proc, _ = start_sandbox("docker")
-        proc.terminate()
-        proc.wait(timeout=60)
+        assert stop_sandbox(proc) == 143
         gone = subprocess.run(["docker", "ps", "-a", "--filter", f"name=^{name}$", "--format", "{{.Names}}"],
                               capture_output=True, text=True).stdout.split()
         assert gone == [] and not os.path.exists(orphan_dir)
