@@ -69,6 +69,7 @@ def _announce(settings: SandboxSettings, what: str) -> None:
 def _start_docker(settings: SandboxSettings, image: str | None) -> int:
     from nemo_eval.sandbox import docker_mode as dm
 
+    stop = dm.StopSignals()
     client = dm.docker_client()
     image = image or dm.default_image()
     dm.checked_image(client, image)
@@ -92,11 +93,11 @@ def _start_docker(settings: SandboxSettings, image: str | None) -> int:
         log = dm.ContainerLog(container)
         lease = dm.take_lease(os.path.join(socket_dir, "lease.sock"), listener, log)
         listener.close()  # the service holds it now: when the container goes, so does the port
-        dm.wait_healthy(f"http://{settings.host}:{settings.port}", log)
+        dm.wait_healthy(f"http://{settings.host}:{settings.port}", log, stop)
         log.start_echo()
         _announce(settings, f"docker mode (container {container.short_id}: no network, read-only root), "
                             f"{settings.workers} workers")
-        dm.watch(log)
+        dm.watch(log, stop)
         return 1
     finally:
         listener.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -29,7 +30,7 @@ import time
 from collections import deque
 from typing import Optional
 
-from nemo_eval.errors import UserError
+from nemo_eval.errors import Terminated, UserError
 from nemo_eval.sandbox.docker_image import (BASE_IMAGE, DIGEST_LABEL, checked_image, default_image,  # noqa: F401
                                             docker_client)
 from nemo_eval.sandbox.service import SandboxSettings, service_modules
@@ -254,11 +255,34 @@ def remove_when_gone(container, patience: float = 30.0) -> None:
         pass
 
 
-def wait_healthy(url: str, log: ContainerLog) -> None:
+class StopSignals:
+    """SIGTERM/SIGINT as a flag checked between steps, as well as the usual exception.
+
+    A signal handler's exception is lost when the handler happens to run inside a ``__del__`` or a
+    garbage-collector callback (the docker SDK and HTTP clients create plenty of such objects); the
+    flag is not, so a stop request is never missed.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, self._on_signal)
+
+    def _on_signal(self, number: int, frame: object) -> None:
+        self.received.append(number)
+        self.check()
+
+    def check(self) -> None:
+        if self.received:
+            raise Terminated() if self.received[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def wait_healthy(url: str, log: ContainerLog, stop: StopSignals) -> None:
     """Until ``/health`` answers; a one-line error when the container ends first."""
     import requests
 
     while True:
+        stop.check()
         try:
             if requests.get(url + "/health", timeout=5).json().get("status") == "ok":
                 return
@@ -269,9 +293,10 @@ def wait_healthy(url: str, log: ContainerLog) -> None:
         time.sleep(0.1)
 
 
-def watch(log: ContainerLog) -> None:
-    """Return never; a one-line error once the container stops."""
+def watch(log: ContainerLog, stop: StopSignals) -> None:
+    """Return never; a one-line error once the container stops (or the stop signal's exception)."""
     while _running(log.container):
+        stop.check()
         time.sleep(1)
     raise UserError(log.failure("the sandbox container stopped"))
 
