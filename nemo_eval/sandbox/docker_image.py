@@ -21,6 +21,8 @@ from nemo_eval.resources import bundled_dir
 
 REPOSITORY = "nemo-eval-sandbox"
 BASE_IMAGE = "nemo-eval-sandbox-base:bookworm"
+# Flask and gunicorn are no longer used; they stay so that this base image (and its cached root
+# filesystem) remains the one earlier versions build under the same tag on a shared host.
 BASE_PACKAGES = "python3,python3-flask,python3-sympy,gunicorn,bubblewrap"
 DIGEST_LABEL = "nemo-eval.sandbox-digest"
 
