@@ -8,14 +8,15 @@ of its next child; user namespaces below it are forbidden) and forks the *agent*
 pid namespace of its own, which waits on the control socket (a SEQPACKET socket, fd ``argv[1]``).
 For each execution the agent
 
-1. mounts one fresh tmpfs of the execution's disk quota on ``/tmp`` and ``/dev/shm`` (every place
-   the program can write, capped in total) and writes the program there;
-2. forks the *program process* into a new pid namespace (it is pid 1 there); it takes new mount, ipc
-   and uts namespaces, mounts its own ``/proc``, becomes the OOM killer's first choice, sets its CPU
-   limit and execs the interpreter with stdin/stdout/stderr from the service, which drops every
-   capability (its uid is not root);
-3. waits for it until the timeout, then SIGKILLs it (which kills every process of its pid
-   namespace), notes whether the tmpfs was full, unmounts it and reports on the control socket.
+1. forks the *program process* into a new pid namespace (it is pid 1 there), which takes new mount
+   and ipc namespaces, mounts one fresh tmpfs of the execution's disk quota on ``/tmp`` and
+   ``/dev/shm`` (every place the program can write, capped in total), writes the program there,
+   mounts its own ``/proc``, becomes the OOM killer's first choice, sets its CPU limit and execs the
+   interpreter with stdin/stdout/stderr from the service, which drops every capability (its uid is
+   not root);
+2. waits for it until the timeout, then SIGKILLs it (which kills every process of its pid
+   namespace), notes whether the tmpfs (handed back as a file descriptor) was full, lets it go and
+   reports on the control socket.
 
 Nothing of an execution survives it: its processes die with their pid namespace, its files with its
 tmpfs, its SysV IPC with its ipc namespace. The jail itself holds no writable file. One fork of a
@@ -36,7 +37,6 @@ import socket
 import sys
 
 CLONE_NEWNS = 0x00020000
-CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
