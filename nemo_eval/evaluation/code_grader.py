@@ -56,8 +56,23 @@ def build_test_program(item: dict[str, Any], code: str, nonce: str) -> str:
     return program + f"\nimport os as _nemo_eval_os\n_nemo_eval_os.write(1, b'\\n{nonce}\\n')\n"
 
 
+def text_for_sandbox(program: str) -> str:
+    """``program`` as Unicode text: lone surrogates (which no UTF-8 file can hold) become ``?``."""
+    try:
+        program.encode("utf-8")
+        return program
+    except UnicodeEncodeError:
+        return program.encode("utf-8", "replace").decode("utf-8")
+
+
 def grade_result(result: dict[str, Any], nonce: str) -> dict[str, Any]:
-    """Fields added to a line from one sandbox result."""
+    """Fields added to a line from one sandbox result.
+
+    ``execution_status`` is the sandbox's ``process_status``: ``completed``, ``timeout``,
+    ``memory_limit``, ``disk_limit`` (all graded: only a completed run can pass) or ``error`` (the
+    sandbox could not run the program: the line also gets ``grading_error: "sandbox error"`` and counts
+    as not graded).
+    """
     status = result.get("process_status", "error")
     passed = (status == "completed" and result.get("return_code") == 0
               and (result.get("stdout") or "").rstrip().endswith(nonce))
@@ -65,4 +80,6 @@ def grade_result(result: dict[str, Any], nonce: str) -> dict[str, Any]:
     if not passed:
         stderr = (result.get("stderr") or "").strip()
         fields["execution_error"] = stderr.splitlines()[-1][:300] if stderr else f"{status}, return code {result.get('return_code')}"
+    if status == "error":
+        fields["grading_error"] = "sandbox error"
     return fields

@@ -5,6 +5,8 @@
 
 Adds ``is_correct`` (and the grader's fields) to every line; each file is rewritten atomically
 (temporary file + rename). Lines already graded are kept as they are, so running again is a no-op.
+A line the sandbox could not decide (``grading_error: sandbox error``) is
+recorded as wrong, counted in the summary, graded again by the next run, and makes the exit code 1.
 
 The benchmark of a file (``++benchmark``, else the one its ``.meta.json`` names, else its folder
 name) supplies the eval type and the answer-extraction defaults of its ``benchmark.yaml``
@@ -81,8 +83,17 @@ def config_for_file(path: Path, config: EvaluateConfig, overridden: set[str]) ->
     return resolved, eval_type or ""
 
 
-def evaluate_file(path: Path, config: EvaluateConfig, overridden: frozenset[str] = frozenset()) -> tuple[int, int, int]:
-    """Grade one file; returns (lines, newly graded, correct)."""
+NOT_GRADED = ("sandbox error",)  # grading_error: the sandbox could not run the line's check (retried next time)
+
+
+def could_not_grade(line: dict) -> bool:
+    """The line was recorded but not decided (the sandbox failed to run it); the next run grades it again."""
+    return line.get("grading_error") in NOT_GRADED
+
+
+def evaluate_file(path: Path, config: EvaluateConfig,
+                  overridden: frozenset[str] = frozenset()) -> tuple[int, int, int, int]:
+    """Grade one file; returns (lines, newly graded, correct, could not be graded)."""
     lines = list(read_jsonl(path))
     for number, line in enumerate(lines, start=1):
         if "generation" not in line:
@@ -92,13 +103,14 @@ def evaluate_file(path: Path, config: EvaluateConfig, overridden: frozenset[str]
     eval_type = eval_type or ("code" if lines and "entry_point" in lines[0] else "math")
     from nemo_eval.evaluation.graders import GRADERS  # here: the launcher imports this module to check settings
     grader = GRADERS.get(eval_type)
-    todo = [i for i, line in enumerate(lines) if config.regrade or "is_correct" not in line]
+    todo = [i for i, line in enumerate(lines) if config.regrade or "is_correct" not in line or could_not_grade(line)]
     if todo:
         graded = grader([lines[i] for i in todo], config)
         for index, line in zip(todo, graded):
             lines[index] = line
         write_jsonl_atomic(path, lines)
-    return len(lines), len(todo), sum(bool(line.get("is_correct")) for line in lines)
+    return (len(lines), len(todo), sum(bool(line.get("is_correct")) for line in lines),
+            sum(could_not_grade(line) for line in lines))
 
 
 def check_settings(config: EvaluateConfig) -> None:
@@ -127,13 +139,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UserError(f"prediction file(s) not found: {', '.join(missing)}")
+    not_graded = 0
     for path in paths:
         check_readable_file(path, "prediction file")
     for path in paths:
-        total, graded, correct = evaluate_file(path, config, overridden)
-        print(f"{path}: graded {graded} of {total} lines; {correct} correct ({100 * correct / max(total, 1):.1f}%)",
+        total, graded, correct, failed = evaluate_file(path, config, overridden)
+        not_graded += failed
+        print(f"{path}: graded {graded} of {total} lines; {correct} correct ({100 * correct / max(total, 1):.1f}%)"
+              + (f"; {failed} could not be graded (grading_error; run again to retry them)" if failed else ""),
               file=sys.stderr)
-    return 0
+    return 1 if not_graded else 0
 
 
 if __name__ == "__main__":

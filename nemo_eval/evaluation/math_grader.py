@@ -34,9 +34,11 @@ from nemo_eval.sandbox import SandboxClient
 from nemo_eval.sandbox.client import SandboxUnavailable
 
 PROGRAM_MODULES = ("math_normalize", "math_structure", "math_latex", "math_values", "math_sets", "math_equivalence")
-VERDICTS = {"1": True, "0": False, "T": False, "E": False}
+VERDICTS = {"1": True, "0": False, "T": False, "E": False, "U": False}
 UNAVAILABLE = "unavailable"
-GRADING_ERRORS = {"T": "timeout", "E": "grader error"}
+# T and E are decided (counted wrong): the comparison timed out or failed on that input; U was never
+# decided (the sandbox could not run its batch) and is graded again on the next run
+GRADING_ERRORS = {"T": "timeout", "E": "grader error", "U": "sandbox error"}
 
 
 def grading_program() -> str:
@@ -64,8 +66,8 @@ def decide_in_batches(pairs: list, run: Callable[[list, str], tuple[dict[int, st
     """Verdicts for ``pairs`` through ``run(pairs, nonce) -> (verdicts, yielded, failure)``, resending the rest.
 
     ``failure`` is ``"timeout"`` when the batch was killed at its hard limit (the pair that was running
-    timed out), :data:`UNAVAILABLE` when the isolation could not run it (every pair left is a grader
-    error), another string when it died otherwise (that pair is a grader error), None when it ended.
+    timed out), :data:`UNAVAILABLE` when the isolation could not run it (every pair left is ``U``,
+    undecided), another string when it died otherwise (that pair is a grader error), None when it ended.
     """
     verdicts: dict[int, str] = {}
     remaining = list(range(len(pairs)))
@@ -74,7 +76,7 @@ def decide_in_batches(pairs: list, run: Callable[[list, str], tuple[dict[int, st
         verdicts.update({remaining[position]: verdict for position, verdict in found.items()})
         left = [i for i in remaining if i not in verdicts]
         if failure == UNAVAILABLE:
-            verdicts.update({i: "E" for i in left})
+            verdicts.update({i: "U" for i in left})
             break
         if left and not yielded:
             verdicts[left[0]] = "T" if failure == "timeout" else "E"   # it was running when the batch ended
@@ -104,8 +106,8 @@ class SandboxBatcher:
         found, yielded = parse_verdicts(result.get("stdout") or "", nonce, len(pairs))
         yielded = yielded or bool(result.get("stdout_truncated"))   # lines lost in the middle: send those again
         status = result.get("process_status")
-        if status != "timeout" and "Traceback (most recent call last)" in (result.get("stderr") or ""):
-            self._raise_for(result)  # the pairs' own errors are caught in the program: this one is systemic
+        if status == "completed" and not found and "Traceback (most recent call last)" in (result.get("stderr") or ""):
+            self._raise_for(result)  # nothing decided and a traceback: the program itself cannot run here
         return found, yielded, "timeout" if status == "timeout" else (None if status == "completed" else str(status))
 
     @staticmethod

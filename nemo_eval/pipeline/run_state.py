@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Callable, Optional
 
+from nemo_eval.errors import UserError
 from nemo_eval.inference.config import output_name
 from nemo_eval.pipeline.steps import EvalJob
 
@@ -33,7 +34,10 @@ def fully_graded(path: Path, evaluation_overrides: list[str]) -> bool:
         return False
     try:
         with open(path, encoding="utf-8") as handle:
-            return all("is_correct" in json.loads(line) for line in handle if line.strip())
+            from nemo_eval.evaluation.evaluate import could_not_grade
+
+            return all("is_correct" in row and not could_not_grade(row)
+                       for row in (json.loads(line) for line in handle if line.strip()))
     except (OSError, ValueError):
         return False  # the grading step says what is wrong with it
 
@@ -91,7 +95,10 @@ def grader(job: EvalJob) -> Callable[[Path, str], str]:
     def grade(path: Path, sandbox: str) -> str:
         config = dataclasses.replace(base, prediction_jsonl_files=[str(path)],
                                      sandbox_address=sandbox or base.sandbox_address)
-        total, graded, correct = evaluate_file(path, config, overridden)
+        total, graded, correct, failed = evaluate_file(path, config, overridden)
+        if failed:
+            raise UserError(f"{path}: {failed} of {total} lines could not be graded (grading_error); run the same "
+                            "command again to retry them")
         return f"{path}: graded {graded} of {total} lines; {correct} correct ({100 * correct / max(total, 1):.1f}%)"
 
     return grade

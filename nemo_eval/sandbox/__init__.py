@@ -3,6 +3,6 @@ talking to it (:class:`SandboxClient`). Shared infrastructure: generation (code 
 generation) and evaluation (code tests, math grading) both use it.
 """
 
-from nemo_eval.sandbox.client import SandboxClient, SandboxUnavailable
+from nemo_eval.sandbox.client import SandboxClient, SandboxRefused, SandboxUnavailable, failed_result
 
-__all__ = ["SandboxClient", "SandboxUnavailable"]
+__all__ = ["SandboxClient", "SandboxRefused", "SandboxUnavailable", "failed_result"]

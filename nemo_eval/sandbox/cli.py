@@ -1,85 +1,114 @@
-"""``nemo-eval sandbox start``: run the code-execution sandbox service in the foreground."""
+"""``nemo-eval sandbox start|build``: run the code-execution sandbox in the foreground; build its image.
+
+``start`` announces "listening on ..." only once the service answers; when it cannot start (port in
+use, a refused state directory, no image, no bubblewrap, ...) it prints one line saying what is
+wrong and what to do, and exits 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import shutil
 import sys
 from typing import Sequence
 
 from nemo_eval.errors import UserError, run_main
-from nemo_eval.sandbox.service import DEFAULT_PORT, MODES, SandboxSettings, bwrap_command, check_bwrap_mode
+from nemo_eval.sandbox.service import DEFAULT_PORT, MODES, SandboxSettings, run_bwrap_mode, service_modules
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nemo-eval sandbox",
-        description="The code-execution sandbox: a Flask service (served by gunicorn) that runs untrusted "
-                    "code with no network, its own pid namespace, a non-root uid, a read-only filesystem "
-                    "except a private /tmp, resource limits and a hard timeout. API: POST /execute, GET /health.")
+        description="The code-execution sandbox: an HTTP service that runs untrusted code in warm bubblewrap "
+                    "jails with no network, their own pid namespace, a uid no other jail on the host holds, a "
+                    "read-only filesystem except a private size-capped /tmp, a memory+pids cgroup, rlimits and a "
+                    "hard timeout. API: POST /execute, GET /health.")
     sub = parser.add_subparsers(dest="action", required=True)
     start = sub.add_parser("start", help="run the service in the foreground until Ctrl-C / SIGTERM")
     start.add_argument("--mode", choices=MODES, default="bwrap",
                        help="bwrap: jails on the host (needs root + bubblewrap); docker: inside a container")
-    start.add_argument("--host", default="127.0.0.1", help="address to listen on (bwrap mode)")
+    start.add_argument("--host", default="127.0.0.1", help="address to listen on")
     start.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     start.add_argument("--workers", type=int, default=SandboxSettings.workers,
-                       help="executions served at once (gunicorn workers)")
+                       help="executions run at once (warm jails)")
+    start.add_argument("--max-queue", type=int, default=SandboxSettings.max_queue,
+                       help="executions that may wait for a jail; beyond that: HTTP 503 with Retry-After")
     start.add_argument("--max-output-chars", type=int, default=20000, help="stdout/stderr kept per execution")
-    start.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per execution")
+    start.add_argument("--memory-mb", type=int, default=1024, help="RAM per execution, its files included")
+    start.add_argument("--disk-mb", type=int, default=256, help="total size of the files an execution writes")
     start.add_argument("--max-timeout", type=float, default=120.0, help="largest timeout a request may ask for")
-    start.add_argument("--image", default=None, help="docker mode: the sandbox image (default nemo-eval-sandbox:latest)")
+    start.add_argument("--image", default=None,
+                       help="docker mode: the sandbox image (default nemo-eval-sandbox:<digest of this code>)")
     build = sub.add_parser("build", help="build the sandbox image for docker mode (no registry needed with --make-base)")
     build.add_argument("--make-base", action="store_true",
                        help="first make a Debian base image locally (debootstrap + docker import; needs root)")
     build.add_argument("--base-image", default=None,
                        help="image to build on (default: the --make-base image, else debian:bookworm-slim)")
-    build.add_argument("--tag", default=None, help="tag of the result (default nemo-eval-sandbox:latest)")
+    build.add_argument("--tag", default=None, help="tag of the result (default nemo-eval-sandbox:<digest of this code>)")
     return parser
 
 
 def _build(args: argparse.Namespace) -> int:
-    from nemo_eval.sandbox import docker_mode
+    from nemo_eval.sandbox import docker_image
 
     base = args.base_image
     if args.make_base:
         print("nemo-eval sandbox: making the base image (debootstrap, about a minute the first time)", file=sys.stderr)
-        base = docker_mode.make_base_image()
-    tag = docker_mode.build_image(base or "debian:bookworm-slim", args.tag or docker_mode.DEFAULT_IMAGE)
+        base = docker_image.make_base_image()
+    tag = docker_image.build_image(base or "debian:bookworm-slim", args.tag)
     print(f"nemo-eval sandbox: built {tag} (on {base or 'debian:bookworm-slim'})")
     return 0
 
 
+def _announce(settings: SandboxSettings, what: str) -> None:
+    print(f"nemo-eval sandbox: {what}, listening on http://{settings.host}:{settings.port} "
+          "(POST /execute, GET /health)", file=sys.stderr, flush=True)
+
+
 def _start_docker(settings: SandboxSettings, image: str | None) -> int:
-    import tempfile
-    import time
+    from nemo_eval.sandbox import docker_mode as dm
 
-    from nemo_eval.sandbox import SandboxClient, docker_mode
-
-    socket_dir = tempfile.mkdtemp(prefix="nemo-eval-sandbox-")
-    os.chmod(socket_dir, 0o755)
-    container = docker_mode.run_container(settings, image or docker_mode.DEFAULT_IMAGE, socket_dir,
-                                          name=f"nemo-eval-sandbox-{settings.port}")
-    relay = docker_mode.SocketRelay(settings.host, settings.port, os.path.join(socket_dir, "sandbox.sock"))
+    stop = dm.StopSignals()
+    client = dm.docker_client()
+    image = image or dm.default_image()
+    dm.checked_image(client, image)
+    server, hostuids = service_modules(), sys.modules["nemo_eval_sandbox.hostuids"]
     try:
-        relay.start()
-        client = SandboxClient(f"http://{settings.host}:{settings.port}", connect_retries=60)
-        client.health()
-        print(f"nemo-eval sandbox: docker mode (container {container.short_id}: no network, read-only root), "
-              f"{settings.workers} workers, listening on http://{settings.host}:{settings.port} "
-              "(POST /execute, GET /health)", file=sys.stderr, flush=True)
-        while True:
-            container.reload()
-            if container.status not in ("running", "created"):
-                raise UserError(f"the sandbox container stopped ({container.status}); see: docker logs {container.name}")
-            time.sleep(1)
+        listener = server.listen_tcp(settings.host, settings.port)
+    except hostuids.StartupError as exc:
+        raise UserError(str(exc)) from None
+    name = f"nemo-eval-sandbox-{settings.port}"
+    container = lease = None
+    socket_dir, cgroup_dirs = "", {}
+    try:
+        dm.reap_dead_owners(client)
+        if dm.existing_container(client, name) is not None:
+            raise UserError(f"a container named {name} already exists (another sandbox start on port "
+                            f"{settings.port}?); stop it, or remove it: docker rm -f {name}")
+        lock_dir = dm.ensure_uid_lock_dir()
+        socket_dir = dm.prepare_socket_dir(settings.port)
+        cgroup_dirs = dm.delegated_cgroups(settings.workers)
+        container = dm.run_container(settings, image, name, socket_dir, cgroup_dirs, lock_dir)
+        log = dm.ContainerLog(container)
+        lease = dm.take_lease(os.path.join(socket_dir, "lease.sock"), listener, log)
+        listener.close()  # the service holds it now: when the container goes, so does the port
+        dm.wait_healthy(f"http://{settings.host}:{settings.port}", log, stop)
+        log.start_echo()
+        _announce(settings, f"docker mode (container {container.short_id}: no network, read-only root), "
+                            f"{settings.workers} workers")
+        dm.watch(log, stop)
+        return 1
     finally:
-        relay.stop()
-        try:
-            container.stop(timeout=5)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
+        listener.close()
+        if lease is not None:
+            lease.close()  # the service sees the lease end and stops by itself
+        if container is not None:
+            dm.remove_when_gone(container)
+        if socket_dir:
+            shutil.rmtree(socket_dir, ignore_errors=True)
+        for path in cgroup_dirs.values():
+            sys.modules["nemo_eval_sandbox.cgroups"].remove_tree(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,22 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _build(args)
     settings = SandboxSettings(mode=args.mode, host=args.host, port=args.port, workers=args.workers,
                                max_output_chars=args.max_output_chars, memory_mb=args.memory_mb,
-                               max_timeout=args.max_timeout)
+                               disk_mb=args.disk_mb, max_timeout=args.max_timeout, max_queue=args.max_queue)
     if settings.workers < 1:
         raise UserError("--workers must be at least 1")
+    if not 0 < settings.port < 65536:
+        raise UserError(f"--port must be in 1-65535 (got {settings.port})")
     if settings.mode == "docker":
         return _start_docker(settings, args.image)
-    check_bwrap_mode()
-    command = bwrap_command(settings)
-    print(f"nemo-eval sandbox: bwrap mode, {settings.workers} workers, listening on "
-          f"http://{settings.host}:{settings.port} (POST /execute, GET /health)", file=sys.stderr, flush=True)
-    proc = subprocess.Popen(command, env={**os.environ, **settings.environment()})
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=30)
-        raise
+    return run_bwrap_mode(settings, lambda note: _announce(settings, f"bwrap mode, {note}"))
 
 
 if __name__ == "__main__":

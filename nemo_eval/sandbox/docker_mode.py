@@ -1,189 +1,316 @@
-"""Docker mode: the sandbox service inside a container with no network, a read-only root, and
-pids/memory limits; every execution inside it is still jailed by bubblewrap.
+"""Docker mode: the sandbox service inside a container with no network and a read-only root; every
+execution inside it is still jailed exactly as in bwrap mode.
 
-With no network there is no port to publish: gunicorn listens on a unix socket in a bind-mounted
-host directory, and :class:`SocketRelay` forwards a TCP port on 127.0.0.1 to it, so clients talk
-HTTP as in bwrap mode. Images are built without a registry: ``make_base_image`` debootstraps a
-Debian root filesystem (cached as a tarball) and imports it.
+With no network there is no port to publish: this process binds ``127.0.0.1:<port>`` on the host,
+connects to the container's ``lease.sock`` (in a bind-mounted host directory) and hands the
+listening socket over; the service accepts on it directly, so no relay stands between clients and
+the service.
+
+The container never outlives ``sandbox start``: that connection is a *lease* — this process keeps it
+open, and the service stops, removing its socket directory, as soon as it closes, which the kernel
+does however this process dies (``kill -9`` included). Containers carry their owner (host, pid, start time, boot id) as labels, and a starting
+``sandbox start`` removes the containers, socket directories and cgroups of owners that are gone.
+
+Shared with bwrap mode through bind mounts: the host-wide uid lock directory (so no two jails on
+the host ever share a uid), and, when this process may create cgroups, a cgroup directory per
+controller for the container's jails.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
+import json
 import os
 import shutil
-import subprocess
+import signal
+import socket
+import sys
 import tempfile
 import threading
-from pathlib import Path
+import time
+from collections import deque
 from typing import Optional
 
-from nemo_eval.errors import UserError
-from nemo_eval.resources import bundled_dir
-from nemo_eval.sandbox.service import SandboxSettings
+from nemo_eval.errors import Terminated, UserError
+from nemo_eval.sandbox.docker_image import (BASE_IMAGE, DIGEST_LABEL, checked_image, default_image,  # noqa: F401
+                                            docker_client)
+from nemo_eval.sandbox.service import SandboxSettings, service_modules
 
-DEFAULT_IMAGE = "nemo-eval-sandbox:latest"
-BASE_IMAGE = "nemo-eval-sandbox-base:bookworm"
-BASE_PACKAGES = "python3,python3-flask,python3-sympy,gunicorn,bubblewrap"
+LABEL = "nemo-eval.sandbox.owner"  # JSON: host, pid, start, boot, socket_dir, cgroups
+IN_CONTAINER_SOCKETS = "/run/nemo-eval-sockets"
+IN_CONTAINER_STATE = "/run/nemo-eval-sandbox"
+IN_CONTAINER_CGROUPS = "/run/nemo-eval-cgroup"
+HOST_STATE_DIR = "/run/nemo-eval-sandbox"
 
 
-def docker_client():
-    """A docker SDK client, or a one-line error saying how to get an engine."""
+def _boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as handle:
+        return handle.read().strip()
+
+
+def owner_record() -> dict:
+    """Who owns a container or socket directory made now: this process, identified across pid reuse."""
+    cgroups = sys.modules.get("nemo_eval_sandbox.cgroups") or _service_cgroups()
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": cgroups.process_start_time(os.getpid()),
+            "boot": _boot_id()}
+
+
+def _service_cgroups():
+    service_modules()
+    return sys.modules["nemo_eval_sandbox.cgroups"]
+
+
+def owner_gone(record: dict) -> bool:
+    """True only when the owner is certainly dead (same host; other boot, or no such pid/start time)."""
+    if record.get("host") != socket.gethostname():
+        return False
+    if record.get("boot") != _boot_id():
+        return True
+    return _service_cgroups().process_start_time(int(record.get("pid", 0))) != record.get("start")
+
+
+def socket_parent() -> str:
+    """Where the socket directories of this user's sandboxes live (bind-mounted into each container)."""
+    path = os.path.join(tempfile.gettempdir(), f"nemo-eval-sandbox-sockets-{os.getuid()}")
     try:
-        import docker
-        client = docker.from_env()
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable engine"
-        raise UserError(f"cannot talk to a Docker engine ({type(exc).__name__}); install and start one "
-                        "(apt-get install docker.io; dockerd), or use --mode bwrap") from None
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        info = os.lstat(path)
+        if not os.path.isdir(path) or os.path.islink(path) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            raise UserError(f"refusing {path}: it must be a directory of yours that nobody else can write; remove it")
+    return path
 
 
-def _debian_mirror() -> str:
-    sources = Path("/etc/apt/sources.list.d/debian.sources")
-    if sources.is_file():
-        for line in sources.read_text().splitlines():
-            if line.startswith("URIs:"):
-                return line.split()[1]
-    return "http://deb.debian.org/debian"
-
-
-def make_base_image(tag: str = BASE_IMAGE, suite: str = "bookworm") -> str:
-    """Debootstrap a minimal Debian with the service's packages and import it as ``tag`` (cached)."""
-    client = docker_client()
-    if shutil.which("debootstrap") is None:
-        raise UserError("making the base image needs debootstrap: apt-get install debootstrap")
-    mirror = os.environ.get("NEMO_EVAL_DEBIAN_MIRROR") or _debian_mirror()
-    key = hashlib.sha256(f"{suite} {BASE_PACKAGES} {mirror}".encode()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nemo-eval" / f"rootfs-{suite}-{key}.tar"
-    if not cache.is_file():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix="nemo-eval-rootfs-", dir="/var/tmp"))
+def reap_dead_owners(client) -> None:
+    """Remove containers, socket directories and cgroups whose ``sandbox start`` died without cleaning up."""
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
         try:
-            result = subprocess.run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", suite, str(root),
-                                     mirror], capture_output=True, text=True)
-            if result.returncode != 0:
-                raise UserError(f"debootstrap failed ({result.stderr.strip().splitlines()[-1:]}); check the Debian "
-                                f"mirror {mirror} (set NEMO_EVAL_DEBIAN_MIRROR)")
-            for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/man", "usr/share/locale"):
-                shutil.rmtree(root / junk, ignore_errors=True)
-            subprocess.run(["tar", "-C", str(root), "-cf", f"{cache}.tmp", "."], check=True)
-            os.replace(f"{cache}.tmp", cache)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-    repository, _, version = tag.partition(":")
-    with open(cache, "rb") as tarball:
-        client.api.import_image_from_data(tarball.read(), repository=repository, tag=version or "latest",
-                                          changes=["ENV LANG=C.UTF-8"])
-    return tag
-
-
-DIGEST_LABEL = "nemo-eval.sandbox-digest"
-
-
-def source_digest() -> str:
-    """Digest of the service code baked into the image (an image from other code is stale)."""
-    digest = hashlib.sha256()
-    for name in ("Dockerfile", "jail.py", "server.py"):
-        digest.update((bundled_dir("sandbox") / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def build_image(base_image: str, tag: str = DEFAULT_IMAGE) -> str:
-    """``docker build`` of ``sandbox/Dockerfile`` on ``base_image``; returns the tag."""
-    client = docker_client()
-    try:
-        client.images.build(path=str(bundled_dir("sandbox")), tag=tag, buildargs={"BASE_IMAGE": base_image},
-                            pull=False, rm=True, labels={DIGEST_LABEL: source_digest()})
-    except Exception as exc:  # noqa: BLE001 - the SDK raises several types; all mean "build failed"
-        raise UserError(f"building {tag} from {base_image} failed: {' '.join(str(exc).split())[:300]}") from None
-    return tag
-
-
-class SocketRelay:
-    """Forward 127.0.0.1:``port`` to a unix socket, in a background thread."""
-
-    def __init__(self, host: str, port: int, socket_path: str) -> None:
-        self.host, self.port, self.socket_path = host, port, socket_path
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._error: Optional[BaseException] = None
-
-    def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error:
-            raise UserError(f"cannot listen on {self.host}:{self.port}: {self._error}")
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            server = self._loop.run_until_complete(asyncio.start_server(self._handle, self.host, self.port))
-        except OSError as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_unix_connection(self.socket_path)
-        except OSError:
-            client_writer.close()
-            return
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            record = json.loads(container.labels.get(LABEL, "{}"))
+        except ValueError:
+            continue
+        if owner_gone(record):
             try:
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            except (ConnectionError, asyncio.CancelledError):
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001 - already being removed
                 pass
-            finally:
-                writer.close()
+            _remove_leftovers(record)
+    parent = socket_parent()
+    for name in os.listdir(parent):
+        try:
+            with open(os.path.join(parent, name, "owner.json")) as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if owner_gone(record):
+            _remove_leftovers({**record, "socket_dir": os.path.join(parent, name)})
 
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
 
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+def _remove_leftovers(record: dict) -> None:
+    if record.get("socket_dir"):
+        shutil.rmtree(record["socket_dir"], ignore_errors=True)
+    for path in (record.get("cgroups") or {}).values():
+        _service_cgroups().remove_tree(path)
 
 
-def run_container(settings: SandboxSettings, image: str, socket_dir: str, name: str):
-    """Start the service container: no network, read-only root, pids/memory limits, bwrap allowed."""
-    client = docker_client()
+def delegated_cgroups(jails: int) -> dict[str, str]:
+    """Per-controller cgroup directories for the container's jails, or {} when we may not create them."""
+    if os.geteuid() != 0:
+        return {}
+    cgroups = _service_cgroups()
     try:
-        found = client.images.get(image)
-    except Exception:  # noqa: BLE001
-        raise UserError(f"no sandbox image {image!r}; build it with: nemo-eval sandbox build --make-base") from None
-    if (found.labels or {}).get(DIGEST_LABEL) != source_digest():
-        raise UserError(f"sandbox image {image!r} holds other sandbox code than this nemo-eval; rebuild it: "
-                        "nemo-eval sandbox build --make-base")
-    command = ["gunicorn", "--bind", "unix:/run/sandbox/sandbox.sock", "--umask", "0", "--workers",
-               str(settings.workers), "--timeout", str(int(settings.max_timeout) + 60), "--log-level", "warning",
-               "server:app"]
+        return cgroups.host_instance_dirs(os.getpid(), jails, cpu=True)
+    except cgroups.CgroupsUnavailable as exc:
+        print(f"nemo-eval sandbox: warning: {exc}; the container's jails fall back to rlimits", file=sys.stderr)
+        return {}
+
+
+def ensure_uid_lock_dir() -> str:
+    """The host-wide uid lock directory (made here when root; otherwise the Docker engine creates it)."""
+    state_dir = os.environ.get("SANDBOX_STATE_DIR", HOST_STATE_DIR)
+    if os.geteuid() == 0:
+        service_modules()
+        secure = sys.modules["nemo_eval_sandbox.hostuids"]
+        try:
+            secure.secure_dir(state_dir, 0o711)
+            secure.secure_dir(os.path.join(state_dir, "uid-locks"), 0o700)
+        except secure.StartupError as exc:
+            raise UserError(str(exc)) from None
+    return os.path.join(state_dir, "uid-locks")
+
+
+def run_container(settings: SandboxSettings, image: str, name: str, socket_dir: str, cgroup_dirs: dict[str, str],
+                  lock_dir: str):
+    """Start the service container: no network, read-only root, the lease, the shared uid locks."""
+    client = docker_client()
+    checked_image(client, image)
+    instance = os.path.basename(socket_dir)
+    inside = f"{IN_CONTAINER_SOCKETS}/{instance}"
+    command = ["python3", "-m", "nemo_eval_sandbox", "--lease", f"{inside}/lease.sock", "--cleanup-dir", inside]
+    environment = {**settings.environment(), "SANDBOX_STATE_DIR": IN_CONTAINER_STATE}
+    binds = {os.path.dirname(socket_dir): {"bind": IN_CONTAINER_SOCKETS, "mode": "rw"},
+             lock_dir: {"bind": f"{IN_CONTAINER_STATE}/uid-locks", "mode": "rw"}}
+    for controller, path in cgroup_dirs.items():
+        binds[path] = {"bind": f"{IN_CONTAINER_CGROUPS}/{controller}", "mode": "rw"}
+    if cgroup_dirs:
+        environment["SANDBOX_CGROUP_ROOT"] = IN_CONTAINER_CGROUPS
+        memory_mb = 2048  # the service alone: the jails have cgroups (limits, CPU weight) of their own
+        cpu_shares = 1024
+    else:  # everything in the container's cgroups: as much CPU weight as the jails as processes would have
+        memory_mb = (settings.memory_mb + 64) * settings.workers + 2048
+        cpu_shares = min(262144, 1024 * (settings.workers + 1))
     api = client.api
     host_config = api.create_host_config(
-        network_mode="none", read_only=True, tmpfs={"/tmp": "rw,exec,size=4g"}, pids_limit=4096,
-        mem_limit=f"{settings.memory_mb * settings.workers + 1024}m", auto_remove=True,
-        security_opt=["seccomp=unconfined"], binds={socket_dir: {"bind": "/run/sandbox", "mode": "rw"}})
+        network_mode="none", read_only=True, tmpfs={"/tmp": "rw,size=64m"}, pids_limit=4096, mem_limit=f"{memory_mb}m",
+        cpu_shares=cpu_shares,
+        auto_remove=True, security_opt=["seccomp=unconfined"], binds=binds)
     # bubblewrap mounts /proc for each jail: the CLI's "--security-opt systempaths=unconfined" is this
     host_config["MaskedPaths"] = []
     host_config["ReadonlyPaths"] = []
+    labels = {LABEL: json.dumps({**owner_record(), "socket_dir": socket_dir, "cgroups": cgroup_dirs}),
+              DIGEST_LABEL: checked_image(client, image).labels.get(DIGEST_LABEL, "")}
     try:
-        api.remove_container(name, force=True)  # a container left by a start that was SIGKILLed
-    except Exception:  # noqa: BLE001 - usually: no such container
-        pass
-    try:
-        created = api.create_container(image, command=command, name=name, host_config=host_config,
-                                       environment=settings.environment(), volumes=["/run/sandbox"])
+        created = api.create_container(image, command=command, name=name, host_config=host_config, labels=labels,
+                                       environment=environment, volumes=[b["bind"] for b in binds.values()])
         api.start(created["Id"])
     except Exception as exc:  # noqa: BLE001 - engine errors of every kind: one line for the user
         raise UserError(f"cannot start the sandbox container: {' '.join(str(exc).split())[:300]}") from None
     return client.containers.get(created["Id"])
+
+
+class ContainerLog:
+    """The container's log, copied to our stderr (the launcher's sandbox.log) by a daemon thread; the
+    last lines are kept for error messages (an auto-removed container takes its log with it)."""
+
+    def __init__(self, container) -> None:
+        self.container = container
+        self.lines: deque[str] = deque(maxlen=20)
+        self.echo = False  # until the service is up, a failure is reported as one line, not as its log
+        threading.Thread(target=self._copy, daemon=True).start()
+
+    def _copy(self) -> None:
+        try:
+            for chunk in self.container.logs(stream=True, follow=True):
+                text = chunk.decode("utf-8", "replace")
+                self.lines.extend(line for line in text.splitlines() if line.strip())
+                if self.echo:
+                    sys.stderr.write(text)
+                    sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - the container went away
+            pass
+
+    def start_echo(self) -> None:
+        """From now on copy the log; of what came before, only the warnings."""
+        for line in list(self.lines):
+            if "warning:" in line:
+                print(line, file=sys.stderr)
+        self.echo = True
+
+    def failure(self, what: str) -> str:
+        """One line: the service's own error line when it wrote one, else ``what`` and its last line."""
+        time.sleep(0.2)  # let the copier catch the last words
+        for line in reversed(self.lines):
+            if "error:" in line:
+                return line.split("error:", 1)[1].strip()
+        last = self.lines[-1] if self.lines else ""
+        return f"{what}{': ' + last if last else ''}; see: docker logs {self.container.name}"
+
+
+def _running(container) -> bool:
+    try:
+        container.reload()
+    except Exception:  # noqa: BLE001 - removed already
+        return False
+    return container.status in ("created", "running")
+
+
+def take_lease(path: str, listener: socket.socket, log: ContainerLog, patience: float = 60.0) -> socket.socket:
+    """Connect to the container's lease socket, hand over ``listener`` (the service serves on it), and keep
+    the connection: the container lives while it is open."""
+    deadline = time.monotonic() + patience
+    while True:
+        lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            lease.connect(path)
+            socket.send_fds(lease, [b"listener"], [listener.fileno()])
+            lease.set_inheritable(False)
+            return lease
+        except OSError:
+            lease.close()
+        if not _running(log.container) or time.monotonic() > deadline:
+            raise UserError(log.failure("the sandbox container did not start"))
+        time.sleep(0.05)
+
+
+def remove_when_gone(container, patience: float = 30.0) -> None:
+    """Wait for the (auto-removed) container to disappear, forcing it after ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            container.reload()
+        except Exception:  # noqa: BLE001 - gone
+            return
+        time.sleep(0.1)
+    try:
+        container.remove(force=True)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+class StopSignals:
+    """SIGTERM/SIGINT as a flag checked between steps, as well as the usual exception.
+
+    A signal handler's exception is lost when the handler happens to run inside a ``__del__`` or a
+    garbage-collector callback (the docker SDK and HTTP clients create plenty of such objects); the
+    flag is not, so a stop request is never missed.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, self._on_signal)
+
+    def _on_signal(self, number: int, frame: object) -> None:
+        self.received.append(number)
+        self.check()
+
+    def check(self) -> None:
+        if self.received:
+            raise Terminated() if self.received[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def wait_healthy(url: str, log: ContainerLog, stop: StopSignals) -> None:
+    """Until ``/health`` answers; a one-line error when the container ends first."""
+    import requests
+
+    while True:
+        stop.check()
+        try:
+            if requests.get(url + "/health", timeout=5).json().get("status") == "ok":
+                return
+        except (requests.RequestException, ValueError):
+            pass
+        if not _running(log.container):
+            raise UserError(log.failure("the sandbox container stopped"))
+        time.sleep(0.1)
+
+
+def watch(log: ContainerLog, stop: StopSignals) -> None:
+    """Return never; a one-line error once the container stops (or the stop signal's exception)."""
+    while _running(log.container):
+        stop.check()
+        time.sleep(1)
+    raise UserError(log.failure("the sandbox container stopped"))
+
+
+def prepare_socket_dir(port: int) -> str:
+    """This instance's socket directory (with its owner record, for reaping after a crash)."""
+    path = tempfile.mkdtemp(prefix=f"{port}-", dir=socket_parent())
+    with open(os.path.join(path, "owner.json"), "w") as handle:
+        json.dump(owner_record(), handle)
+    return path
+
+
+def existing_container(client, name: str) -> Optional[object]:
+    try:
+        return client.containers.get(name)
+    except Exception:  # noqa: BLE001 - no such container
+        return None

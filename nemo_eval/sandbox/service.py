@@ -1,26 +1,30 @@
-"""Command lines and checks for running the sandbox service in each mode.
+"""Running the sandbox service (``sandbox/nemo_eval_sandbox``, standard library only) in each mode.
 
-- ``bwrap``: gunicorn on the host serving ``sandbox/server.py``; every execution runs in a
-  bubblewrap jail as its own unprivileged uid (needs root and the ``bubblewrap`` package).
-- ``docker``: the same service inside a container started with no network, a read-only root
-  and pids/memory limits, reached through a unix socket in a bind-mounted directory
-  (see ``sandbox/Dockerfile``; ``nemo-eval sandbox build`` makes the image).
+- ``bwrap``: the service runs in this process on the host; every execution runs in a warm
+  bubblewrap jail as an unprivileged uid of its own (needs root and the ``bubblewrap`` package).
+- ``docker``: the same service inside a container with no network and a read-only root, reached
+  through a unix socket (``docker_mode``; ``nemo-eval sandbox build`` makes the image).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from types import ModuleType
+from typing import Callable, Optional
 
-from nemo_eval.errors import UserError
+from nemo_eval.errors import Terminated, UserError
 from nemo_eval.resources import bundled_dir
 
 DEFAULT_PORT = 6000
 MODES = ("bwrap", "docker")
+# host-wide settings that must reach the service in either mode (docker mode passes them into the container)
+PASSED_THROUGH_ENV = ("SANDBOX_UID_BASE", "SANDBOX_UID_COUNT", "SANDBOX_MAX_PROCESSES", "SANDBOX_MAX_FILE_MB",
+                      "SANDBOX_MAX_OPEN_FILES")
 
 
 @dataclass(frozen=True)
@@ -33,17 +37,27 @@ class SandboxSettings:
     workers: int = max(2, (os.cpu_count() or 1) * 2)
     max_output_chars: int = 20000
     memory_mb: int = 1024
+    disk_mb: int = 256
     max_timeout: float = 120.0
+    max_queue: int = 256
 
     def environment(self) -> dict[str, str]:
-        return {"SANDBOX_MAX_OUTPUT_CHARS": str(self.max_output_chars), "SANDBOX_MEMORY_MB": str(self.memory_mb),
-                "SANDBOX_MAX_TIMEOUT": str(self.max_timeout), "SANDBOX_WORKERS": str(self.workers)}
+        """``SANDBOX_*`` variables for the service (its limits are read from them)."""
+        env = {name: os.environ[name] for name in PASSED_THROUGH_ENV if name in os.environ}
+        env.update({"SANDBOX_MAX_OUTPUT_CHARS": str(self.max_output_chars), "SANDBOX_MEMORY_MB": str(self.memory_mb),
+                    "SANDBOX_DISK_MB": str(self.disk_mb), "SANDBOX_MAX_TIMEOUT": str(self.max_timeout),
+                    "SANDBOX_WORKERS": str(self.workers), "SANDBOX_MAX_QUEUE": str(self.max_queue)})
+        return env
 
 
-@lru_cache(maxsize=1)
-def _gunicorn_has_control_socket_flag() -> bool:
-    result = subprocess.run([sys.executable, "-m", "gunicorn", "--help"], capture_output=True, text=True)
-    return "--no-control-socket" in result.stdout
+def service_modules() -> ModuleType:
+    """The service package (``sandbox/nemo_eval_sandbox``), imported from the bundled folder."""
+    folder = str(bundled_dir("sandbox"))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import nemo_eval_sandbox.server
+
+    return nemo_eval_sandbox.server
 
 
 def check_bwrap_mode() -> None:
@@ -60,11 +74,26 @@ def check_bwrap_mode() -> None:
               "(apt-get install python3-sympy); code execution works", file=sys.stderr)
 
 
-def bwrap_command(settings: SandboxSettings) -> list[str]:
-    """The gunicorn command serving the sandbox on the host."""
-    cmd = [sys.executable, "-m", "gunicorn", "--chdir", str(bundled_dir("sandbox")),
-           "--bind", f"{settings.host}:{settings.port}", "--workers", str(settings.workers),
-           "--timeout", str(int(settings.max_timeout) + 60), "--graceful-timeout", "5", "--log-level", "warning"]
-    if _gunicorn_has_control_socket_flag():
-        cmd.append("--no-control-socket")
-    return cmd + ["server:app"]
+def run_bwrap_mode(settings: SandboxSettings, announce: Callable[[str], None]) -> int:
+    """Serve in this process until SIGTERM/SIGINT; ``announce`` is called once the service answers.
+
+    Raises:
+        UserError: the service cannot start (one line: what is wrong and what to do).
+        Terminated, KeyboardInterrupt: the service was stopped by SIGTERM / SIGINT (after a clean stop).
+    """
+    check_bwrap_mode()
+    server = service_modules()
+    limits_module = sys.modules["nemo_eval_sandbox.limits"]
+    hostuids = sys.modules["nemo_eval_sandbox.hostuids"]
+    try:
+        limits = limits_module.limits_from_env({**os.environ, **settings.environment()})
+        sockets = [server.listen_tcp(settings.host, settings.port)]
+        stopped_by: Optional[int] = asyncio.run(server.run_service(
+            limits, sockets, announce, log=lambda message: print(message, file=sys.stderr, flush=True)))
+    except (hostuids.StartupError, limits_module.SettingsError) as exc:
+        raise UserError(str(exc)) from None
+    if stopped_by == 15:
+        raise Terminated()
+    if stopped_by == 2:
+        raise KeyboardInterrupt()
+    return 0
