@@ -1,6 +1,6 @@
 """Every command example in README.md and docs/*.md that can run here runs, as written.
 
-Examples are the ``nemo-eval ...`` and ``python -m nemo_eval...`` lines of ```bash blocks (continuation
+Examples are the ``nemo-eval ...``, ``python -m nemo_eval...`` and ``python -c "from nemo_eval..."`` lines of ```bash blocks (continuation
 lines joined), run in order. Each block runs in a fresh working directory holding the outputs of one
 real eval against the test server as ``results-a``, ``results-b``, ``results-base``, ``results-new`` and
 ``out.jsonl``, and as ``results`` too unless the block generates its own, so that examples reading
@@ -24,7 +24,7 @@ import pytest
 from helpers import REPO, cli_env, openai_test_server, run_cli
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-COMMAND = re.compile(r"^(sudo )?(nemo-eval|python3? -m nemo_eval|python3? benchmarks/|\.venv/bin/)")
+COMMAND = re.compile(r"^(sudo )?(nemo-eval|python3? -m nemo_eval|python3? -c \"from nemo_eval|python3? benchmarks/|\.venv/bin/)")
 
 # (text in the command, why it cannot run here)
 SKIP = [
@@ -60,7 +60,7 @@ def skip_reason(command: str) -> str | None:
 def localize(command: str, server: str, sandbox: str) -> str:
     command = re.sub(r"^(sudo )?(\.venv/bin/)?nemo-eval", f"{sys.executable} -m nemo_eval", command)
     command = re.sub(r"(?<![\w/.-])nemo-eval (?=\w)", f"{sys.executable} -m nemo_eval ", command)  # after &&
-    command = re.sub(r"^python3? -m", f"{sys.executable} -m", command)
+    command = re.sub(r"^python3? -([mc])", lambda m: f"{sys.executable} -{m.group(1)}", command)
     command = re.sub(r"http://(localhost|127\.0\.0\.1):8000(/v1)?", server, command)
     command = re.sub(r"http://127\.0\.0\.1:6000", sandbox, command)
     command = re.sub(r"(--model|\+\+server\.model=) ?NAME", lambda m: m.group(0).replace("NAME", "test-model"), command)
