@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 
 import dataclasses
+import functools
 import typing
 from typing import Any, Sequence, TypeVar
 
-from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -24,13 +24,19 @@ from nemo_eval.errors import UserError
 C = TypeVar("C")
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(owner: type) -> dict[str, Any]:
+    """The resolved annotations of a config class (resolving them is slow: once per class)."""
+    return typing.get_type_hints(owner)
+
+
 def _nested_dataclass(f: dataclasses.Field, owner: type) -> type | None:
-    hint = typing.get_type_hints(owner).get(f.name)
+    hint = _type_hints(owner).get(f.name)
     return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
 
 
 def _is_mapping_field(f: dataclasses.Field, owner: type) -> bool:
-    hint = typing.get_type_hints(owner).get(f.name)
+    hint = _type_hints(owner).get(f.name)
     return typing.get_origin(hint) in (dict, typing.Dict) or hint in (dict, typing.Dict)
 
 
@@ -89,19 +95,51 @@ def parse_overrides(cls: type[C], overrides: Sequence[str]) -> C:
         if "=" not in raw or not raw.lstrip("+").split("=", 1)[0]:
             raise UserError(f"override {raw!r} must look like ++key=value")
     _check_keys(cls, overrides)
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     config = OmegaConf.structured(cls)
     current = ""
+    plain = [_plain_override(raw) for raw in overrides]
     try:
+        if all(item is not None for item in plain):   # nothing needs Hydra's grammar (or its import)
+            for raw, (key, value) in zip(overrides, plain):  # type: ignore[misc]
+                current = f"{raw} "
+                OmegaConf.update(config, key, value, merge=True, force_add=True)
+            return OmegaConf.to_object(config)  # type: ignore[return-value]
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
         for raw, override in zip(overrides, OverridesParser.create().parse_overrides(list(overrides))):
             current = f"{raw} "
             OmegaConf.update(config, override.key_or_group, override.value(), merge=True, force_add=True)
         return OmegaConf.to_object(config)  # type: ignore[return-value]
-    except (HydraException, OmegaConfBaseException) as exc:
+    except Exception as exc:
+        if not isinstance(exc, OmegaConfBaseException) and type(exc).__module__.split(".")[0] != "hydra":
+            raise
         detail = str(exc.__cause__ or "").strip().splitlines()
         message = str(exc).strip().splitlines()[0] + (f": {detail[0]}" if detail else "")
         raise UserError(f"bad override {current}({message}); see --help for the settings and their types") from None
+
+
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+")
+_WORD = re.compile(r"[A-Za-z/.~@:][A-Za-z0-9_./:@+~-]*")
+_HYDRA_WORDS = {"inf", "+inf", "-inf", "nan"}
+
+
+def _plain_override(raw: str) -> tuple[str, Any] | None:
+    """``(key, value)`` of an override whose value Hydra's grammar would read as this plain int, decimal,
+    bool, null or word; None when it needs the grammar (quotes, lists, dicts, escapes, functions, ...)."""
+    key, text = raw.lstrip("+").split("=", 1)
+    key, text = key.strip(), text.strip()
+    if _INTEGER.fullmatch(text):
+        return key, int(text)
+    if _DECIMAL.fullmatch(text):
+        return key, float(text)
+    if text.lower() in ("true", "false"):
+        return key, text.lower() == "true"
+    if text.lower() == "null":
+        return key, None
+    if _WORD.fullmatch(text) and text.lower() not in _HYDRA_WORDS:
+        return key, text
+    return None
 
 
 def as_dict(config: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable, Optional
@@ -69,9 +70,15 @@ def check_bwrap_mode() -> None:
         raise UserError("sandbox bwrap mode needs bubblewrap: apt-get install bubblewrap (or use --mode docker)")
     if not os.path.exists("/usr/bin/python3"):
         raise UserError("sandbox bwrap mode runs code with the system Python: apt-get install python3")
-    if subprocess.run(["/usr/bin/python3", "-c", "import sympy"], capture_output=True).returncode != 0:
-        print("nemo-eval sandbox: warning: the system Python has no sympy, so math grading will fail "
-              "(apt-get install python3-sympy); code execution works", file=sys.stderr)
+    # sympy is only needed for math grading: probe for it while the service starts, warn when it is missing
+    probe = subprocess.Popen(["/usr/bin/python3", "-c", "import sympy"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+
+    def warn_without_sympy() -> None:
+        if probe.wait() != 0:
+            print("nemo-eval sandbox: warning: the system Python has no sympy, so math grading will fail "
+                  "(apt-get install python3-sympy); code execution works", file=sys.stderr, flush=True)
+    threading.Thread(target=warn_without_sympy, daemon=True).start()
 
 
 def run_bwrap_mode(settings: SandboxSettings, announce: Callable[[str], None]) -> int:
