@@ -24,7 +24,7 @@ from nemo_eval.resources import bundled_dir
 DEFAULT_PORT = 6000
 MODES = ("bwrap", "docker")
 # host-wide settings that must reach the service in either mode (docker mode passes them into the container)
-PASSED_THROUGH_ENV = ("SANDBOX_UID_BASE", "SANDBOX_UID_COUNT", "SANDBOX_MAX_PROCESSES", "SANDBOX_MAX_FILE_MB",
+PASSED_THROUGH_ENV = ("SANDBOX_UID_BASE", "SANDBOX_UID_COUNT", "SANDBOX_MAX_PROCESSES",
                       "SANDBOX_MAX_OPEN_FILES")
 
 

@@ -234,7 +234,7 @@ class Jail:
                               for name, (file_name, argv) in LANGUAGES.items()},
                 # with a memory cgroup, address space is only a guard against absurd single allocations
                 "rlimits": {"as": memory * 4 if self.cgroup is not None else memory,
-                            "nproc": self.limits.max_processes, "fsize": self.limits.max_file_mb << 20,
+                            "nproc": self.limits.max_processes, "fsize": self.limits.disk_mb << 20,
                             "nofile": self.limits.max_open_files, "core": 0, "stack": 8 << 20}}
 
     async def destroy(self) -> None:

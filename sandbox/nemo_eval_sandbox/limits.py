@@ -25,14 +25,15 @@ class Limits:
 
     ``memory_mb`` caps the RAM an execution holds, its files included (they live in RAM); where
     cgroups are missing it falls back to an address-space limit. ``disk_mb`` caps the total size of
-    what it writes (``/tmp`` and ``/dev/shm`` share it); ``max_file_mb`` caps any one file.
+    what it writes (``/tmp`` and ``/dev/shm`` share it), one file included: reaching it ends as
+    ``disk_limit`` whether the program wrote one file or many (there is no smaller per-file limit,
+    which would fail a write with "File too large" and no status to say why).
     """
 
     max_timeout: float = 120.0
     memory_mb: int = 1024
     disk_mb: int = 256
     max_processes: int = 128
-    max_file_mb: int = 64
     max_open_files: int = 256
     max_output_chars: int = 20000
     workers: int = 4
@@ -44,7 +45,7 @@ class Limits:
     cgroup_root: Optional[str] = None  # docker mode: per-controller dirs delegated by the host
 
     def validate(self) -> "Limits":
-        positive = ("max_timeout", "memory_mb", "disk_mb", "max_processes", "max_file_mb", "max_open_files",
+        positive = ("max_timeout", "memory_mb", "disk_mb", "max_processes", "max_open_files",
                     "max_output_chars", "workers", "uid_count")
         for name in positive:
             if getattr(self, name) <= 0:

@@ -62,7 +62,11 @@ HOSTILE = [
     ("read /etc/shadow", "print(open('/etc/shadow').read())", 3, "completed", "No such file or directory"),
     ("connect to another loopback address", "import socket\nsocket.create_connection(('127.0.0.2', 80), timeout=2)",
      3, "completed", "Connection refused"),
-    ("huge file", "open('/tmp/big', 'wb').write(b'0' * (200 << 20))", 10, "completed", "File too large"),
+    # one file past the quota is the same disk_limit as many (it used to stop at a smaller per-file
+    # limit with "File too large" and end as `completed`)
+    ("one file past the disk quota", "open('/tmp/big', 'wb').write(b'0' * (300 << 20))", 10, "disk_limit", "Error"),
+    ("one file past the quota, error caught", "try:\n    open('/tmp/big', 'wb').write(b'0' * (300 << 20))\n"
+     "except OSError as exc:\n    print(exc)", 10, "disk_limit", ""),
     ("nested user namespace", "import ctypes\nif ctypes.CDLL(None).unshare(0x10000000) == 0:\n    print('escaped')\n"
      "raise SystemExit('refused')", 3, "completed", "refused"),
 ]
