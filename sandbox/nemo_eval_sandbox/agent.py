@@ -3,31 +3,33 @@
 The service starts each jail once (``jails.py``): bubblewrap gives it its own user, network (only
 ``lo``), pid, ipc, uts and cgroup namespaces, a read-only root with ``/usr`` and read-only ``/dev``,
 and an unprivileged uid that no other jail on the host holds. This program is the jail's pid 1. It
-creates a user namespace of its own (so it may mount, create namespaces and switch the pid namespace
-of its next child; user namespaces below it are forbidden) and forks the *agent* proper, pid 1 of a
-pid namespace of its own, which waits on the control socket (a SEQPACKET socket, fd ``argv[1]``).
-For each execution the agent
+creates a user namespace of its own (so it may mount and create namespaces; user namespaces below it
+are forbidden) and forks the *agent* proper, pid 1 of a pid namespace of its own, which mounts a
+``/proc`` of that namespace (``hidepid=invisible``: a program sees its own processes only; the agent
+is not dumpable, so it is neither visible, readable nor traceable) and waits on the control socket (a
+SEQPACKET socket, fd ``argv[1]``). For each execution the agent
 
-1. forks the *program process* into a new pid namespace (it is pid 1 there), which takes new mount
-   and ipc namespaces, mounts one fresh tmpfs of the execution's disk quota on ``/tmp`` and
-   ``/dev/shm`` (every place the program can write, capped in total), writes the program there,
-   mounts its own ``/proc``, becomes the OOM killer's first choice, sets its CPU limit and execs the
-   interpreter with stdin/stdout/stderr from the service, which drops every capability (its uid is
-   not root);
-2. waits for it until the timeout, then SIGKILLs it (which kills every process of its pid
-   namespace), notes whether the tmpfs (handed back as a file descriptor) was full, lets it go and
-   reports on the control socket.
+1. takes a fresh mount namespace (a copy of the jail's clean mounts) and a fresh ipc namespace, mounts
+   one tmpfs of the execution's disk quota on ``/tmp`` and ``/dev/shm`` (every place a program can
+   write, capped in total) and writes the program there;
+2. starts the interpreter with ``posix_spawn`` (no copy of the agent is made), in a session of its own,
+   with stdin/stdout/stderr from the service; exec drops every capability (its uid is not root); then
+   sets its CPU limit and makes it the OOM killer's first choice;
+3. waits for it until the timeout and SIGKILLs it then; SIGKILLs every other process of the pid
+   namespace (``kill(-1)``: all but pid 1, which is the agent), notes whether the tmpfs was full,
+   returns to the clean mounts (the execution's mount and ipc namespaces, and its tmpfs, are freed)
+   and reports on the control socket.
 
-Nothing of an execution survives it: its processes die with their pid namespace, its files with its
-tmpfs, its SysV IPC with its ipc namespace. The jail itself holds no writable file. One fork of a
-small Python process and no namespace setup by bubblewrap per execution: that is why an execution
+Nothing of an execution survives it: its processes are killed, its files go with its tmpfs, its SysV
+IPC with its ipc namespace. A program cannot signal the agent (pid 1 of its namespace gets no signal
+from inside that it has no handler for, and it has none). The jail itself holds no writable file. No
+namespace setup by bubblewrap and no fork of a Python process per execution: that is why an execution
 costs little more than starting Python.
 
 This file runs under the system Python (``python3 -I -S``), standard library only, Python >= 3.9.
 """
 
 import ctypes
-import gc
 import json
 import os
 import resource
@@ -41,15 +43,14 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND = 2, 4, 8, 4096
-MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+PR_SET_DUMPABLE = 4
 STAGING = "/run"  # an empty read-only directory of the jail, where each execution's tmpfs is mounted
 FULL_BYTES = 64 << 10  # a tmpfs with less free space than this at the end was filled: the disk quota was hit
 RLIMITS = {"as": "RLIMIT_AS", "nproc": "RLIMIT_NPROC", "fsize": "RLIMIT_FSIZE",
            "nofile": "RLIMIT_NOFILE", "core": "RLIMIT_CORE", "stack": "RLIMIT_STACK"}
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_WORKSPACE_CHILD = None  # the program process's end of the agent's workspace socket pair
+PROGRAM_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT)  # not ignored by programs as by us
 
 
 def _check(result, what):
@@ -97,14 +98,13 @@ def main():
 
 
 def _serve(control):
-    global _WORKSPACE_CHILD
-    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # nothing of the agent can be read or traced
-    workspace, _WORKSPACE_CHILD = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    own_pid_namespace = os.open("/proc/self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # nothing of the agent can be read, traced or seen in /proc
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 gets no signal from its namespace it has no handler for
+    # a /proc of this pid namespace, where a program sees its own processes only (the agent is not ptrace-readable)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
+    base_mounts = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     no_input = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     settings = {}
-    gc.collect()
-    gc.freeze()  # fewer copied pages in each fork
     control.send(json.dumps({"ready": True, "python": sys.version.split()[0]}).encode())
     while True:
         try:
@@ -119,13 +119,14 @@ def _serve(control):
             if "settings" in request:
                 settings = request["settings"]
                 _apply_rlimits(settings["rlimits"])
-            report = _execute(request, settings, message, header_end + 1, fds, no_input, own_pid_namespace,
-                              workspace)
+            report = _execute(request, settings, message, header_end + 1, fds, no_input)
         except Exception as exc:  # noqa: BLE001 - any setup failure is reported, never raised
             report = {"setup_error": "{}: {}".format(type(exc).__name__, exc)}
         finally:
             for fd in fds:
                 _close(fd)
+            _kill_the_rest()
+            _check(_libc.setns(base_mounts, CLONE_NEWNS), "setns")  # the execution's mounts and tmpfs are freed
         control.send(json.dumps(report).encode())
         _reap_strays()
 
@@ -154,12 +155,8 @@ def _reap_strays():
             return
 
 
-def _execute(request, settings, message, offset, fds, no_input, own_pid_namespace, workspace):
-    """One execution. fds: stdout, stderr (and program, stdin when they did not fit in the message).
-
-    ``workspace`` is our end of a socket pair on which the program process hands back its tmpfs (a
-    file descriptor of it), so that we can tell whether it was full once the program is gone.
-    """
+def _execute(request, settings, message, offset, fds, no_input):
+    """One execution. fds: stdout, stderr (and program, stdin when they did not fit in the message)."""
     program_bytes, stdin_bytes = request["program_bytes"], request["stdin_bytes"]
     if program_bytes >= 0:
         program = memoryview(message)[offset:offset + program_bytes]
@@ -169,30 +166,75 @@ def _execute(request, settings, message, offset, fds, no_input, own_pid_namespac
         program = _read_all(fds[2])
         stdin_fd = os.dup(fds[3])
     try:
-        pid, start_error = _fork_program(request, settings, program, stdin_fd, fds[0], fds[1], own_pid_namespace)
+        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare")  # a copy of the clean mounts; no SysV IPC
+        try:
+            _mount_workspace(settings)
+            language = settings["languages"][request["language"]]
+            with open(os.path.join("/tmp", language["file"]), "wb") as program_file:
+                program_file.write(program)
+            pid = _spawn(language["argv"], settings["env"], (stdin_fd, fds[0], fds[1]), int(request["cpu"]))
+        except OSError as exc:
+            return {"setup_error": "cannot start the program: {}".format(exc)}
     finally:
         for fd in fds[:2] + [stdin_fd]:  # only the program holds its stdio now
             _close(fd)
     timed_out = _wait(pid, float(request["timeout"]))
     _, status = os.waitpid(pid, 0)
-    full = _was_full(workspace)
-    if start_error:
-        return {"setup_error": "cannot start the program: " + start_error}
-    return {"return_code": os.waitstatus_to_exitcode(status), "timed_out": timed_out, "disk_full": full}
+    _kill_the_rest()
+    return {"return_code": os.waitstatus_to_exitcode(status), "timed_out": timed_out, "disk_full": _was_full()}
 
 
-def _was_full(workspace):
-    """Whether the tmpfs the program process handed back (if it got that far) is full; then let it go."""
+def _mount_workspace(settings):
+    """One fresh tmpfs of the disk quota, on ``/tmp`` and ``/dev/shm`` (every place a program can write)."""
+    uid, gid = os.getuid(), os.getgid()
+    _mount("tmpfs", STAGING, "tmpfs", MS_NOSUID | MS_NODEV, "size={},nr_inodes={},mode=0755,uid={},gid={}".format(
+        int(settings["disk_bytes"]), int(settings["inodes"]), uid, gid))
+    for name, target in (("tmp", "/tmp"), ("shm", "/dev/shm")):  # one quota for both
+        os.mkdir(os.path.join(STAGING, name), 0o700)
+        _mount(os.path.join(STAGING, name), target, None, MS_BIND)
+
+
+def _spawn(argv, env, stdio, cpu_seconds):
+    """Start the program (posix_spawn: no copy of this process) in its own session, at ``/tmp``."""
+    os.chdir("/tmp")
     try:
-        _, fds, _, _ = socket.recv_fds(workspace, 16, 1, socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    full = False
-    for fd in fds:
-        space = os.fstatvfs(fd)
-        full = space.f_bavail * space.f_frsize < FULL_BYTES or space.f_favail == 0
-        os.close(fd)  # the last reference: the tmpfs and everything in it are freed now
-    return full
+        pid = os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=PROGRAM_DEFAULT_SIGNALS,
+                             setsigmask=(), file_actions=[(os.POSIX_SPAWN_DUP2, fd, target)
+                                                          for target, fd in enumerate(stdio)])
+    finally:
+        os.chdir("/")
+    # the program starts before these two take hold: the timeout is what bounds it, the CPU limit is a
+    # second guard, and the OOM score only matters once memory runs out
+    try:
+        resource.prlimit(pid, resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+        _write("/proc/{}/oom_score_adj".format(pid), "1000")  # if memory runs out, the program goes first
+    except (ProcessLookupError, FileNotFoundError, PermissionError):
+        pass  # it has ended already (the /proc files of a process that has ended belong to root)
+    return pid
+
+
+def _kill_the_rest():
+    """SIGKILL every process of the jail but this one (what the program left running), and reap them.
+
+    As pid 1 of the jail's pid namespace, ``kill(-1)`` reaches all the others; repeated until none is left,
+    so that a process forked while the first signal went out dies too.
+    """
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    _reap_strays()
+
+
+def _was_full():
+    """Whether the execution's tmpfs is (nearly) full: the disk quota was hit."""
+    space = os.statvfs(STAGING)
+    return space.f_bavail * space.f_frsize < FULL_BYTES or space.f_favail == 0
 
 
 def _memfd(data):
@@ -213,64 +255,6 @@ def _read_all(fd):
         chunks.append(chunk)
 
 
-def _fork_program(request, settings, program, stdin_fd, stdout_fd, stderr_fd, own_pid_namespace):
-    """Fork the program process as pid 1 of a new pid namespace; its stdio comes from ours.
-
-    Returns its pid and what went wrong before it could exec ("" if nothing). Until then we only wait:
-    pages we wrote while it still shared them would have to be copied.
-    """
-    error_read, error_write = os.pipe2(os.O_CLOEXEC)
-    saved = [os.dup(fd) for fd in (0, 1, 2)]
-    for fd, target in ((stdin_fd, 0), (stdout_fd, 1), (stderr_fd, 2)):
-        os.dup2(fd, target, inheritable=True)
-    _check(_libc.unshare(CLONE_NEWPID), "unshare")
-    try:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _start_program(request, settings, program)
-            except BaseException as exc:  # noqa: BLE001 - told to the agent through the pipe
-                os.write(error_write, "{}: {}".format(type(exc).__name__, exc).encode()[:4000])
-            os._exit(127)
-        os.close(error_write)
-        error_write = -1
-        start_error = os.read(error_read, 4096)  # returns at its exec (the pipe closes) or its failure
-    finally:
-        _close(error_read)
-        if error_write >= 0:
-            _close(error_write)
-        _check(_libc.setns(own_pid_namespace, CLONE_NEWPID), "setns")  # our next child is ours again
-        for fd, target in zip(saved, (0, 1, 2)):
-            os.dup2(fd, target, inheritable=True)
-            os.close(fd)
-    return pid, start_error.decode("utf-8", "replace")
-
-
-def _start_program(request, settings, program):
-    """In the program process (pid 1 of its pid namespace): its own mounts, limits, then exec."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare")
-    uid, gid = os.getuid(), os.getgid()
-    _mount("tmpfs", STAGING, "tmpfs", MS_NOSUID | MS_NODEV, "size={},nr_inodes={},mode=0755,uid={},gid={}".format(
-        int(settings["disk_bytes"]), int(settings["inodes"]), uid, gid))
-    for name, target in (("tmp", "/tmp"), ("shm", "/dev/shm")):  # one quota for both
-        os.mkdir(os.path.join(STAGING, name), 0o700)
-        _mount(os.path.join(STAGING, name), target, None, MS_BIND)
-    language = settings["languages"][request["language"]]
-    with open(os.path.join("/tmp", language["file"]), "wb") as program_file:
-        program_file.write(program)
-    workspace = os.open(STAGING, os.O_PATH | os.O_CLOEXEC)
-    socket.send_fds(_WORKSPACE_CHILD, [b"w"], [workspace])
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _write("/proc/self/oom_score_adj", "1000")  # if memory runs out, the program goes first
-    os.setsid()
-    os.chdir("/tmp")
-    cpu = int(request["cpu"])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    os.execve(language["argv"][0], language["argv"], settings["env"])
-
-
 def _wait(pid, timeout):
     """Wait for ``pid`` to end; SIGKILL it at ``timeout`` seconds. True if it had to be killed."""
     pidfd = os.pidfd_open(pid)
@@ -279,7 +263,7 @@ def _wait(pid, timeout):
         poller.register(pidfd, select.POLLIN)
         if poller.poll(timeout * 1000):
             return False
-        os.kill(pid, signal.SIGKILL)  # pid 1 of its namespace: the kernel kills every process in it
+        os.kill(pid, signal.SIGKILL)
         return True
     finally:
         os.close(pidfd)

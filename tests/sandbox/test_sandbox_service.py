@@ -34,11 +34,37 @@ def test_plain_python_bash_and_stdin(sandbox_mode_url):
     assert failed["process_status"] == "completed" and failed["return_code"] == 3
 
 
-def test_runs_as_an_unprivileged_user_in_its_own_pid_namespace(sandbox_mode_url):
+def test_runs_as_an_unprivileged_user_that_sees_only_its_own_processes(sandbox_mode_url):
     _, sandbox_url = sandbox_mode_url
-    result = run(sandbox_url, "import os; print(os.getuid(), os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))")
-    uid, pid, pids = result["stdout"].split(" ", 2)
-    assert int(uid) in POOL_UIDS and pid == "1" and pids.strip() == "['1']"
+    code = ("import os, subprocess\nchild = subprocess.Popen(['sleep', '5'])\n"
+            "print(os.getuid(), os.getpid(), child.pid, sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))")
+    uid, pid, child, pids = run(sandbox_url, code)["stdout"].split(" ", 3)
+    assert int(uid) in POOL_UIDS and pids.strip() == str(sorted([int(pid), int(child)]))
+
+
+# The jail's agent (pid 1 of the jail's pid namespace, the program's parent) cannot be signalled, traced,
+# read or seen by a program: each attempt fails, and the next execution runs as usual.
+AGAINST_THE_AGENT = [
+    ("signal pid 1", "import os, signal\nfor s in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, signal.SIGSTOP):\n"
+     "    os.kill(1, s)\nimport time\ntime.sleep(0.3)\nprint('sent')"),
+    ("kill every process", "import os, time\ntry:\n    os.kill(-1, 9)\nexcept ProcessLookupError:\n    pass  # none but "
+     "itself\ntime.sleep(0.3)\nprint('sent')"),
+    ("trace pid 1", "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+     "print('attached' if libc.ptrace(16, 1, 0, 0) == 0 else 'sent')"),
+    ("read the agent's memory", "try:\n    open('/proc/1/mem', 'rb').read(16)\n    print('read')\n"
+     "except OSError:\n    print('sent')"),
+    ("read the agent's environment", "try:\n    print(open('/proc/1/environ').read() or 'sent')\n"
+     "except OSError:\n    print('sent')"),
+]
+
+
+@pytest.mark.parametrize("name,code", AGAINST_THE_AGENT, ids=[case[0] for case in AGAINST_THE_AGENT])
+def test_a_program_cannot_reach_the_agent(sandbox_mode_url, name, code):
+    _, sandbox_url = sandbox_mode_url
+    for _ in range(3):  # the same jail (or its siblings) serve again as before
+        result = run(sandbox_url, code)
+        assert (result["process_status"], result["stdout"]) in {("completed", "sent\n")}, (name, result)
+    assert run(sandbox_url, "print(6 * 7)")["stdout"] == "42\n"
 
 
 # (name, code, timeout, status, evidence in stderr). Memory cases get time to reach the limit: filling
