@@ -42,6 +42,15 @@ def test_runs_as_an_unprivileged_user_that_sees_only_its_own_processes(sandbox_m
     assert int(uid) in POOL_UIDS and pids.strip() == str(sorted([int(pid), int(child)]))
 
 
+def test_a_program_holds_no_file_descriptor_but_its_stdio(sandbox_mode_url):
+    _, sandbox_url = sandbox_mode_url
+    code = "import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"
+    for std_input in ("", "some input"):  # (stdin from /dev/null or from the request)
+        result = run(sandbox_url, code, std_input=std_input)
+        # 0-2, and the descriptor listdir itself had open
+        assert result["stdout"] == "[0, 1, 2, 3]\n", result
+
+
 # The jail's agent (pid 1 of the jail's pid namespace, the program's parent) cannot be signalled, traced,
 # read or seen by a program: each attempt fails, and the next execution runs as usual.
 AGAINST_THE_AGENT = [
