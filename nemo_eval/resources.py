@@ -3,7 +3,9 @@
 ``prompts/``, ``datasets/``, ``cluster_configs/`` and ``sandbox/`` live at the repository root.
 A wheel carries them inside the package as ``nemo_eval/_bundled/<name>`` (see pyproject.toml),
 so a regular install works without the source tree; an editable install or a checkout uses the
-root folders directly.
+root folders directly. Users add their own after the bundled ones: the folders of a per-kind
+``NEMO_EVAL_EXTRA_*`` variable, then ``<plugin>/<name>/`` of every plugin folder in
+``NEMO_EVAL_PLUGINS`` (see :mod:`nemo_eval.plugins`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,13 @@ def bundled_dir(name: str) -> Path:
 
 
 def search_path(name: str) -> list[Path]:
-    """The bundled folder for ``name`` followed by user folders from its environment variable."""
+    """The bundled folder for ``name``, then user folders from its environment variable, then plugins'."""
+    from nemo_eval.plugins import plugin_folders
+
     paths = [bundled_dir(name)]
     env = EXTRA_DIRS_ENV.get(name)
     if env and os.environ.get(env):
         paths += [Path(p).expanduser() for p in os.environ[env].split(os.pathsep) if p]
+    if name in EXTRA_DIRS_ENV:
+        paths += [folder / name for folder in plugin_folders()]
     return paths
