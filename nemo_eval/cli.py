@@ -20,9 +20,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "show-prompt": ("nemo_eval.prompts.show_prompt", "print the exact prompt the model would see for one benchmark item"),
     "generate": ("nemo_eval.inference.generate", "generate solutions for one benchmark/input file against a server"),
     "evaluate": ("nemo_eval.evaluation.evaluate", "grade generations: extract answers, check them (math) or run tests (code)"),
-    "compute-metrics": ("nemo_eval.pipeline.compute_metrics", "compute metrics for one benchmark's prediction files"),
-    "summarize-results": ("nemo_eval.pipeline.summarize_results", "summarize every benchmark under an output dir into a table and metrics.json"),
-    "compare": ("nemo_eval.pipeline.compare", "compare two runs per benchmark with paired significance tests and flipped items"),
+    "compute-metrics": ("nemo_eval.metrics.compute_metrics", "compute metrics for one benchmark's prediction files"),
+    "summarize-results": ("nemo_eval.metrics.summarize_results", "summarize every benchmark under an output dir into a table and metrics.json"),
+    "compare": ("nemo_eval.metrics.compare", "compare two runs per benchmark with paired significance tests and flipped items"),
     "sandbox": ("nemo_eval.sandbox.cli", "start the code-execution sandbox service (nemo-eval sandbox start)"),
     "list-benchmarks": ("nemo_eval.datasets.list_benchmarks", "list the known benchmarks with their defaults"),
 }

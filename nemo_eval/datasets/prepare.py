@@ -24,12 +24,12 @@ from typing import Any, Iterator, Sequence
 from nemo_eval.datasets.fetch import MIRROR_ENV, checksum_problem, fetch_raw_file, file_sha256
 from nemo_eval.datasets.spec import BENCHMARKS, BenchmarkSpec, get_benchmark
 from nemo_eval.errors import EXIT_USER_ERROR, UserError, run_main
+from nemo_eval.eval_types import get_eval_type
 from nemo_eval.jsonl import atomic_write_text, read_jsonl, write_jsonl_atomic
 
 DATA_DIR_ENV = "NEMO_EVAL_DATA_DIR"
 FORMAT_VERSION = 1
 STAMP_NAME = ".prepared.json"
-REQUIRED_FIELDS = {"math": ("id", "problem", "expected_answer"), "code": ("id", "problem", "test", "entry_point")}
 
 
 def default_data_dir() -> Path:
@@ -81,12 +81,13 @@ def _is_up_to_date(spec: BenchmarkSpec, folder: Path, fingerprint: str) -> bool:
 
 
 def validate_rows(spec: BenchmarkSpec, split: str, rows: list[dict[str, Any]]) -> None:
-    """Check the uniform schema: required fields present and typed, ids unique."""
-    required = REQUIRED_FIELDS[spec.defaults.eval_type]
+    """Check the uniform schema: the eval type's required fields present and typed, ids unique."""
+    kind = get_eval_type(spec.defaults.eval_type)
+    required = dict.fromkeys(("id", "problem", *kind.required_fields))
     seen: set[str] = set()
     for index, row in enumerate(rows):
         for key in required:
-            if not isinstance(row.get(key), str) or (key != "expected_answer" and not row[key].strip()):
+            if not isinstance(row.get(key), str) or (key not in kind.may_be_empty and not row[key].strip()):
                 raise UserError(f"benchmark {spec.name} split {split} row {index}: field {key!r} must be a "
                                 f"non-empty string (converter {spec.converter_path})")
         if row["id"] in seen:

@@ -2,7 +2,9 @@
 
 Every folder under the benchmark search path (the bundled ``datasets/`` plus folders listed in
 ``NEMO_EVAL_EXTRA_BENCHMARKS``) that holds a ``benchmark.yaml`` is a benchmark named after the
-folder. Adding a benchmark means adding one folder.
+folder. Adding a benchmark means adding one folder. A folder that cannot be loaded (bad YAML, an
+unknown eval type, no converter) is reported as one warning line naming it and left out; the other
+benchmarks and every command that does not use it keep working.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from nemo_eval.errors import UserError, reject_unknown_keys
-from nemo_eval.registry import Registry
+from nemo_eval.eval_types import EVAL_TYPES
+from nemo_eval.registry import Broken, Registry
 from nemo_eval.resources import search_path
-
-EVAL_TYPES = ("math", "code")
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,10 @@ class BenchmarkDefaults:
         prompt_config: Prompt config name under ``prompts/`` (or a YAML path).
         examples_type: Few-shot example set name under ``prompts/examples/``, or None.
         num_few_shots: How many few-shot examples to show (0 = none).
-        eval_type: ``math`` (answer equivalence) or ``code`` (tests in the sandbox).
-        metrics_type: Which metrics family summarises the results.
+        eval_type: How generations are graded: a name in the eval-type registry
+            (:data:`nemo_eval.eval_types.EVAL_TYPES`: ``math``, ``code``, plugins').
+        metrics_type: Which metrics family summarises the results (the metrics registry,
+            :data:`nemo_eval.metrics.families.METRICS`; checked when metrics are computed).
         tokens_to_generate: Default generation length.
         split: The split evaluated by default.
     """
@@ -133,7 +136,8 @@ def load_spec(folder: Path) -> BenchmarkSpec:
     reject_unknown_keys(f"{path} defaults", defaults_data, _DEFAULT_KEYS)
     defaults = BenchmarkDefaults(**defaults_data)
     if defaults.eval_type not in EVAL_TYPES:
-        raise UserError(f"{path}: eval_type must be one of {', '.join(EVAL_TYPES)}")
+        raise UserError(f"{path}: eval_type {defaults.eval_type!r} is not registered; known: "
+                        f"{', '.join(EVAL_TYPES.names())} (a plugin registers more: docs/architecture.md)")
     splits = tuple(data.get("splits") or ("test",))
     if defaults.split not in splits:
         raise UserError(f"{path}: default split {defaults.split!r} is not in splits {list(splits)}")
@@ -148,14 +152,17 @@ def load_spec(folder: Path) -> BenchmarkSpec:
     return spec
 
 
-def _discover() -> dict[str, BenchmarkSpec]:
-    found: dict[str, BenchmarkSpec] = {}
+def _discover() -> dict[str, BenchmarkSpec | Broken]:
+    found: dict[str, BenchmarkSpec | Broken] = {}
     for root in search_path("datasets"):
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
             if (folder / "benchmark.yaml").is_file() and folder.name not in found:
-                found[folder.name] = load_spec(folder)
+                try:
+                    found[folder.name] = load_spec(folder)
+                except (UserError, OSError, TypeError, ValueError) as exc:
+                    found[folder.name] = Broken(f"{folder}: {exc}")
     return found
 
 

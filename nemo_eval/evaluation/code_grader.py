@@ -24,6 +24,9 @@ import re
 import secrets
 from typing import Any, Optional
 
+from nemo_eval.errors import UserError
+from nemo_eval.sandbox import SandboxClient
+
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 CODE_LANGUAGES = {"", "python", "py", "python3"}
 
@@ -83,3 +86,27 @@ def grade_result(result: dict[str, Any], nonce: str) -> dict[str, Any]:
     if status == "error":
         fields["grading_error"] = "sandbox error"
     return fields
+
+
+def grade_code(lines: list[dict[str, Any]], config: Any) -> list[dict[str, Any]]:
+    """The ``code`` eval type's grader: run every line's tests in the sandbox, concurrently.
+
+    A line whose program the sandbox could not run (or refused) is recorded with
+    ``execution_status: "error"`` and ``grading_error: "sandbox error"``; the others are graded
+    regardless. Only a sandbox that cannot be reached at all stops the step (one line, exit 2).
+    """
+    for number, line in enumerate(lines, start=1):
+        if "test" not in line or "entry_point" not in line:
+            raise UserError(f"line {number} has no 'test'/'entry_point' fields: not a code benchmark's output "
+                            "(use the matching ++eval_type)")
+    nonce = new_nonce()
+    client = SandboxClient(config.sandbox_address, max_concurrency=config.max_concurrency)
+    try:
+        client.health()  # unreachable: SandboxUnavailable now, before any item is tried
+        jobs = [{"code": text_for_sandbox(build_test_program(line, extract_code(line.get("generation"),
+                                                                                 line["entry_point"]), nonce)),
+                 "timeout": config.timeout} for line in lines]
+        results = client.execute_many(jobs, errors_as_results=True)
+    finally:
+        client.close()
+    return [{**line, **grade_result(result, nonce)} for line, result in zip(lines, results)]

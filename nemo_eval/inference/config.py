@@ -143,32 +143,3 @@ def sampling_params(inference: InferenceConfig) -> dict[str, float]:
         "temperature": defaults["temperature"] if inference.temperature is None else inference.temperature,
         "top_p": defaults["top_p"] if inference.top_p is None else inference.top_p,
     }
-
-
-def output_name(random_seed: Optional[int]) -> str:
-    """``output-greedy.jsonl`` for greedy runs, ``output-rs<seed>.jsonl`` for sampled ones."""
-    return "output-greedy.jsonl" if random_seed is None else f"output-rs{random_seed}.jsonl"
-
-
-def parse_benchmark_runs(spec: str) -> list[tuple[str, Optional[int]]]:
-    """``gsm8k:0,math-500:4`` -> one greedy run per benchmark plus N sampled runs with seeds 0..N-1.
-
-    Returns:
-        ``[(benchmark, seed or None for greedy), ...]`` in order.
-    """
-    from nemo_eval.errors import UserError
-
-    runs: list[tuple[str, Optional[int]]] = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, count = part.partition(":")
-        try:
-            samples = int(count) if count else 0
-        except ValueError:
-            raise UserError(f"benchmark spec {part!r}: the number after ':' must be an integer (e.g. gsm8k:4)") from None
-        if samples < 0:
-            raise UserError(f"benchmark spec {part!r}: the number of samples must be >= 0")
-        runs.append((name, None))
-        runs += [(name, seed) for seed in range(samples)]
-    if not runs:
-        raise UserError("no benchmarks given; use e.g. --benchmarks gsm8k:0,math-500:4")
-    return runs

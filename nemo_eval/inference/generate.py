@@ -27,6 +27,7 @@ from nemo_eval.inference.server import get_server_type
 from nemo_eval.inference.server.base import LaunchArgs
 from nemo_eval.inference.server.launcher import LaunchedServer, free_port
 from nemo_eval.overrides import help_lines, parse_overrides
+from nemo_eval.run_layout import LOGS_DIR
 
 PROG = "nemo-eval generate"
 EXIT_ITEMS_FAILED = 1
@@ -95,7 +96,7 @@ def _with_launched_server(plan, config: GenerateConfig, server_type, rows, pendi
     """Generate against a server started for this run; it never outlives the run, even a ``kill -9``
     of this process (parent-death signal, and a watchdog ending its whole group)."""
     folder = Path(config.output_dir).expanduser() if config.output_dir else plan.output.path.parent
-    log_path = folder / "logs" / f"server-{server_type.name}.log"
+    log_path = folder / LOGS_DIR / f"server-{server_type.name}.log"
     run_id = nested_run_id("generate")
     watchdog = RunWatchdog(run_id)
     server = LaunchedServer(server_type, _launch_args(config, server_type), log_path,

@@ -21,6 +21,7 @@ from typing import Any, Optional, TextIO
 
 from nemo_eval.errors import UserError
 from nemo_eval.jsonl import atomic_write_text, encode_json, read_jsonl, write_jsonl_atomic
+from nemo_eval.run_layout import meta_path
 
 INDEX_KEY = "_index"
 
@@ -37,7 +38,7 @@ class ResumableOutput:
     def __init__(self, path: Path, settings: dict[str, Any], overwrite: bool = False) -> None:
         self.path = path
         self.partial_path = path.with_name(path.name + ".partial")
-        self.meta_path = path.with_name(path.name + ".meta.json")
+        self.meta_path = meta_path(path)
         self.settings = json.loads(json.dumps(settings))  # normalise (tuples -> lists, ...)
         self.overwrite = overwrite
         self.resolved_model: Optional[str] = None

@@ -23,12 +23,12 @@ from nemo_eval.datasets.prepare import load_items
 from nemo_eval.datasets.spec import BenchmarkDefaults, get_benchmark
 from nemo_eval.errors import UserError
 from nemo_eval.inference.code_execution import generate_with_code
-from nemo_eval.inference.config import (GenerateConfig, check_settings, decode_escapes, output_name,
-                                        sampling_params)
+from nemo_eval.inference.config import GenerateConfig, check_settings, decode_escapes, sampling_params
 from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient
 from nemo_eval.inference.resumable_output import ResumableOutput
 from nemo_eval.jsonl import check_readable_file, make_dir, read_jsonl
 from nemo_eval.prompts.builder import ResolvedPrompt, build_prompt, render_examples, resolve_prompt
+from nemo_eval.run_layout import output_path
 from nemo_eval.sandbox import SandboxClient
 
 ENDPOINTS = ("chat", "completions")
@@ -72,7 +72,7 @@ def _output_path(config: GenerateConfig) -> Path:
     if config.output_file:
         return Path(config.output_file).expanduser()
     if config.output_dir and config.benchmark:
-        return Path(config.output_dir).expanduser() / config.benchmark / output_name(config.inference.random_seed)
+        return output_path(Path(config.output_dir).expanduser(), config.benchmark, config.inference.random_seed)
     raise UserError("say where to write: ++output_file=PATH (or ++output_dir=DIR together with ++benchmark)")
 
 

@@ -22,9 +22,10 @@ from typing import Any, Optional, Sequence
 
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.jsonl import atomic_write_text
-from nemo_eval.metrics.compute import SAMPLED, find_benchmark_files, graded_by_id, vote_key
+from nemo_eval.metrics.compute import graded_by_id, vote_key
 from nemo_eval.metrics.estimators import majority_credit, pass_at_k
 from nemo_eval.metrics.significance import mcnemar_exact, paired_bootstrap
+from nemo_eval.run_layout import GREEDY_NAME, find_benchmark_files, sampled_seed
 
 PROG = "nemo-eval compare"
 SHOWN_FLIPS = 10
@@ -33,10 +34,10 @@ SHOWN_FLIPS = 10
 def per_item_scores(paths: list[Path]) -> dict[str, dict[str, float]]:
     """``{row: {id: score}}`` for one run of one benchmark (rows as in compute-metrics)."""
     scores: dict[str, dict[str, float]] = {}
-    greedy = [p for p in paths if p.name == "output-greedy.jsonl"]
+    greedy = [p for p in paths if p.name == GREEDY_NAME]
     if greedy:
         scores["greedy"] = {key: float(bool(line["is_correct"])) for key, line in graded_by_id(greedy[0]).items()}
-    runs = [graded_by_id(p) for p in paths if SAMPLED.search(p.name)]
+    runs = [graded_by_id(p) for p in paths if sampled_seed(p) is not None]
     if runs:
         k = len(runs)
         ids = set.intersection(*(set(run) for run in runs))

@@ -9,29 +9,25 @@ Rows of the result (all percentages 0-100):
   j <= k (Chen et al. unbiased estimator), and ``majority@k`` when lines carry ``predicted_answer``.
 
 A line "has an answer" when its ``predicted_answer`` is not null (math) or, for lines without that
-field (code), when its generation is not empty.
+field (code), when its generation is not empty. ``grading_errors`` counts lines whose check timed out
+or failed (counted wrong).
 
-Math files graded by ``evaluate`` also give ``format_adherence`` (answers found in the requested
-format, i.e. by a final-answer marker: ``\\boxed{}``, tags, "the answer is", ``####``; not by a fallback), ``reasoning_format``
-(closed reasoning sections, when reasoning tags were configured), ``accuracy_strict`` /
-``accuracy_flexible`` (lm-evaluation-harness's GSM8K filters) and ``grading_errors`` (comparisons
-that timed out or failed, counted wrong). Majority votes group answers by their canonical form
+Each greedy and per-seed row also holds the values of the benchmark's metrics family (its
+``metrics_type``, :mod:`nemo_eval.metrics.families`). Majority votes group answers by their canonical form
 (``math_normalize.vote_key``: plain numbers by exact value, so ``0.5`` and ``\\frac{1}{2}`` are one vote).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Optional
 
 from nemo_eval.errors import UserError
-from nemo_eval.evaluation.answer_extraction import MARKERS
 from nemo_eval.evaluation.math_normalize import vote_key as canonical_vote
 from nemo_eval.jsonl import read_jsonl
 from nemo_eval.metrics.estimators import majority_credit, mean_and_std, pass_at_k, wilson_interval
-
-SAMPLED = re.compile(r"output-rs(\d+)\.jsonl$")
+from nemo_eval.metrics.families import DEFAULT_FAMILY, METRICS, MetricsFamily
+from nemo_eval.run_layout import GREEDY_NAME, sampled_seed
 
 
 def _has_answer(line: dict[str, Any]) -> bool:
@@ -53,7 +49,7 @@ def _percent(count: float, total: int) -> float:
     return round(100 * count / total, 2) if total else 0.0
 
 
-def _summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(lines: list[dict[str, Any]], family: MetricsFamily) -> dict[str, Any]:
     total = len(lines)
     correct = sum(bool(line["is_correct"]) for line in lines)
     low, high = wilson_interval(correct, total)
@@ -66,13 +62,7 @@ def _summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
         "no_answer": _percent(sum(not _has_answer(line) for line in lines), total),
         "avg_tokens": round(sum(tokens) / len(tokens), 1) if tokens else None,
     }
-    if any("extraction_strategy" in line for line in lines):
-        row["format_adherence"] = _percent(sum(line.get("extraction_strategy") in MARKERS for line in lines), total)
-    if any("has_reasoning" in line for line in lines):
-        row["reasoning_format"] = _percent(sum(bool(line.get("has_reasoning")) for line in lines), total)
-    for variant in ("strict", "flexible"):
-        if any(f"is_correct_{variant}" in line for line in lines):
-            row[f"accuracy_{variant}"] = _percent(sum(bool(line.get(f"is_correct_{variant}")) for line in lines), total)
+    row.update(family.values(lines))
     errors = sum("grading_error" in line for line in lines)
     if errors:
         row["grading_errors"] = errors
@@ -96,10 +86,11 @@ def graded_by_id(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def compute_metrics(files: list[Path]) -> dict[str, dict[str, Any]]:
-    """Metrics rows for one benchmark's prediction files (see the module docstring)."""
-    greedy = [p for p in files if p.name == "output-greedy.jsonl"]
-    sampled = sorted((p for p in files if SAMPLED.search(p.name)), key=lambda p: int(SAMPLED.search(p.name).group(1)))
+def compute_metrics(files: list[Path], metrics_type: str = DEFAULT_FAMILY) -> dict[str, dict[str, Any]]:
+    """Metrics rows for one benchmark's prediction files, with the values of family ``metrics_type``."""
+    family = METRICS.get(metrics_type)
+    greedy = [p for p in files if p.name == GREEDY_NAME]
+    sampled = sorted((p for p in files if sampled_seed(p) is not None), key=lambda p: sampled_seed(p) or 0)
     others = [p for p in files if p not in greedy and p not in sampled]
     if len(greedy) > 1:
         raise UserError("several output-greedy.jsonl files given for one benchmark")
@@ -109,15 +100,15 @@ def compute_metrics(files: list[Path]) -> dict[str, dict[str, Any]]:
                         "name them output-greedy.jsonl / output-rs<seed>.jsonl")
     result: dict[str, dict[str, Any]] = {}
     if greedy:
-        result["greedy"] = _summary(list(graded_by_id(greedy[0]).values()))  # an id twice would count twice
+        result["greedy"] = _summary(list(graded_by_id(greedy[0]).values()), family)  # an id twice would count twice
     if sampled:
-        result.update(_sampled_metrics(sampled))
+        result.update(_sampled_metrics(sampled, family))
     if not result:
         raise UserError("no prediction files given")
     return result
 
 
-def _sampled_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
+def _sampled_metrics(paths: list[Path], family: MetricsFamily) -> dict[str, dict[str, Any]]:
     runs = [graded_by_id(p) for p in paths]
     ids = set(runs[0])
     for path, run in zip(paths[1:], runs[1:]):
@@ -126,7 +117,7 @@ def _sampled_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
                             "generate every seed with the same settings and max_samples")
     k = len(runs)
     order = sorted(ids)
-    per_seed = [_summary([run[i] for i in order]) for run in runs]
+    per_seed = [_summary([run[i] for i in order], family) for run in runs]
     mean, std = mean_and_std([s["accuracy"] for s in per_seed])
     rows: dict[str, dict[str, Any]] = {
         f"pass@1[avg-of-{k}]": {"num_entries": len(order), "accuracy": round(mean, 2), "accuracy_std": round(std, 2),
@@ -147,15 +138,6 @@ def _sampled_metrics(paths: list[Path]) -> dict[str, dict[str, Any]]:
         rows[f"pass@{j}"] = {"num_entries": len(order), "accuracy": round(100 * value, 2),
                              "no_answer": round(100 * no_answer / len(order), 2)}
     return rows
-
-
-def find_benchmark_files(out_dir: Path) -> dict[str, list[Path]]:
-    """``{benchmark: [prediction files]}`` for every ``<out_dir>/<benchmark>/output-*.jsonl``."""
-    found: dict[str, list[Path]] = {}
-    for path in sorted(out_dir.glob("*/output-*.jsonl")):
-        if path.name == "output-greedy.jsonl" or SAMPLED.search(path.name):
-            found.setdefault(path.parent.name, []).append(path)
-    return found
 
 
 def metric_value(metrics: dict[str, Any], dotted: str) -> Optional[float]:

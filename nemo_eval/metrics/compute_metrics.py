@@ -1,8 +1,9 @@
-"""``python -m nemo_eval.pipeline.compute_metrics`` (also ``nemo-eval compute-metrics``).
+"""``python -m nemo_eval.metrics.compute_metrics`` (also ``nemo-eval compute-metrics``).
 
 Metrics of one benchmark from its graded prediction files: accuracy with a 95% interval for a
 greedy file; pass@1[avg-of-k], pass@j for every j <= k and majority@k for k sampled files;
-no-answer rate and mean generated tokens. Prints a table and the JSON.
+no-answer rate and mean generated tokens, plus the values of the benchmark's metrics family
+(its ``metrics_type``). Prints a table and the JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Optional, Sequence
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.jsonl import check_readable_file
 from nemo_eval.metrics.compute import compute_metrics
+from nemo_eval.metrics.families import METRICS, family_for, ordered_columns
 from nemo_eval.metrics.report import table
 
 PROG = "nemo-eval compute-metrics"
@@ -27,6 +29,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                "pass@1[avg-of-k], majority@k, no-answer rate, mean tokens. Percentages are 0-100.")
     parser.add_argument("--prediction_jsonl_files", nargs="+", required=True, metavar="FILE", help="graded files")
     parser.add_argument("--benchmark", default=None, help="benchmark name for the output (default: the files' folder)")
+    parser.add_argument("--metrics_type", default=None, metavar="TYPE",
+                        help="metrics family: " + ", ".join(METRICS.names()) + " (default: the benchmark's metrics_type)")
     args = parser.parse_args(argv)
     paths = [Path(p).expanduser() for p in args.prediction_jsonl_files]
     missing = [str(p) for p in paths if not p.exists()]
@@ -35,8 +39,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for path in paths:
         check_readable_file(path, "prediction file")
     benchmark = args.benchmark or paths[0].parent.name
-    rows = compute_metrics(paths)
-    print(table(benchmark, rows))
+    family = METRICS.get(args.metrics_type) if args.metrics_type else family_for(benchmark)
+    rows = compute_metrics(paths, family.name)
+    print(table(benchmark, rows, ordered_columns([family])))
     print(json.dumps({benchmark: rows}, indent=1))
     return 0
 

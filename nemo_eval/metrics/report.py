@@ -1,19 +1,20 @@
-"""Rendering metrics: aligned tables, CSV rows, per-example rows."""
+"""Rendering metrics: aligned tables, CSV rows, per-example rows.
+
+Which columns exist, and in which order, is the metrics families' business
+(:func:`nemo_eval.metrics.families.ordered_columns`); a column no row has is left out.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 from pathlib import Path
-from typing import Any
-
-COLUMNS = ["num_entries", "accuracy", "accuracy_std", "ci95_low", "ci95_high", "no_answer", "avg_tokens",
-           "accuracy_strict", "accuracy_flexible", "format_adherence", "reasoning_format", "grading_errors"]
+from typing import Any, Sequence
 
 
-def table(benchmark: str, rows: dict[str, dict[str, Any]]) -> str:
-    """One aligned table: a line per row (greedy, majority@k, pass@k ...), a column per metric."""
-    columns = [c for c in COLUMNS if any(c in r for r in rows.values())]
+def table(benchmark: str, rows: dict[str, dict[str, Any]], order: Sequence[str]) -> str:
+    """One aligned table: a line per row (greedy, majority@k, pass@k ...), a column per metric in ``order``."""
+    columns = [c for c in order if any(c in r for r in rows.values())]
     header = [benchmark] + columns
     body = [[name] + ["" if row.get(c) is None else str(row[c]) for c in columns] for name, row in rows.items()]
     widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
@@ -21,8 +22,9 @@ def table(benchmark: str, rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join([render(header), "-+-".join("-" * w for w in widths)] + [render(line) for line in body])
 
 
-def metrics_csv(metrics: dict[str, dict[str, dict[str, Any]]]) -> str:
-    columns = [c for c in COLUMNS if any(c in row for rows in metrics.values() for row in rows.values())]
+def metrics_csv(metrics: dict[str, dict[str, dict[str, Any]]], order: Sequence[str]) -> str:
+    """``benchmark,row,<columns in order>`` lines for every benchmark's rows."""
+    columns = [c for c in order if any(c in row for rows in metrics.values() for row in rows.values())]
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["benchmark", "row"] + columns)

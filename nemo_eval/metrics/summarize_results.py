@@ -1,7 +1,7 @@
-"""``python -m nemo_eval.pipeline.summarize_results <out_dir>`` (also ``nemo-eval summarize-results``).
+"""``python -m nemo_eval.metrics.summarize_results <out_dir>`` (also ``nemo-eval summarize-results``).
 
 Finds every ``<out_dir>/<benchmark>/output-greedy.jsonl`` and ``output-rs<seed>.jsonl``, prints one
-table per benchmark and writes ``<out_dir>/metrics.json`` shaped
+table per benchmark (the columns of its metrics family) and writes ``<out_dir>/metrics.json`` shaped
 ``{benchmark: {"greedy": {...}, "majority@4": {...}, "pass@4": {...}, ...}}``.
 ``--fail-under gsm8k.greedy.accuracy=80`` exits with code 3 naming every metric below its threshold.
 """
@@ -16,8 +16,10 @@ from typing import Optional, Sequence
 
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.jsonl import atomic_write_text
-from nemo_eval.metrics.compute import compute_metrics, find_benchmark_files, load_graded, metric_value
+from nemo_eval.metrics.compute import compute_metrics, load_graded, metric_value
+from nemo_eval.metrics.families import family_for, ordered_columns
 from nemo_eval.metrics.report import metrics_csv, per_example_csv, table
+from nemo_eval.run_layout import METRICS_NAME, find_benchmark_files, output_name, parse_benchmark_runs
 
 PROG = "nemo-eval summarize-results"
 EXIT_BELOW_THRESHOLD = 3
@@ -39,8 +41,6 @@ def _thresholds(specs: list[str]) -> list[tuple[str, float]]:
 
 def _only(files: dict[str, list[Path]], spec: str) -> dict[str, list[Path]]:
     """Keep the files of the runs ``spec`` names (leftovers of earlier runs with other seeds go)."""
-    from nemo_eval.inference.config import output_name, parse_benchmark_runs
-
     wanted: dict[str, set[str]] = {}
     for benchmark, seed in parse_benchmark_runs(spec):
         wanted.setdefault(benchmark, set()).add(output_name(seed))
@@ -71,17 +71,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         files = _only(files, args.benchmarks)
     if not files:
         raise UserError(f"no <benchmark>/output-greedy.jsonl or output-rs<seed>.jsonl files under {args.out_dir}")
-    metrics = {benchmark: compute_metrics(paths) for benchmark, paths in files.items()}
+    families = {benchmark: family_for(benchmark) for benchmark in files}
+    metrics = {benchmark: compute_metrics(paths, families[benchmark].name) for benchmark, paths in files.items()}
     for name, _ in thresholds:
         if metric_value(metrics, name) is None:
             raise UserError(f"--fail-under: no metric {name!r}; available rows: "
                             + "; ".join(f"{b}: {', '.join(rows)}" for b, rows in metrics.items()))
     for benchmark, rows in metrics.items():
-        print(table(benchmark, rows) + "\n")
-    atomic_write_text(args.out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    print(f"metrics written to {args.out_dir / 'metrics.json'}", file=sys.stderr)
+        print(table(benchmark, rows, ordered_columns([families[benchmark]])) + "\n")
+    atomic_write_text(args.out_dir / METRICS_NAME, json.dumps(metrics, indent=1) + "\n")
+    print(f"metrics written to {args.out_dir / METRICS_NAME}", file=sys.stderr)
     if args.csv:
-        atomic_write_text(args.csv, metrics_csv(metrics))
+        atomic_write_text(args.csv, metrics_csv(metrics, ordered_columns(families.values())))
     if args.per_example:
         atomic_write_text(args.per_example, per_example_csv(files, load_graded))
     failures = []

@@ -20,15 +20,16 @@ from typing import Optional, Sequence
 
 from nemo_eval.datasets.spec import BENCHMARKS
 from nemo_eval.errors import UserError, run_main
-from nemo_eval.evaluation.evaluate import EvaluateConfig
 from nemo_eval.evaluation.evaluate import check_settings as check_evaluate_settings
-from nemo_eval.inference.config import GenerateConfig, check_settings, parse_benchmark_runs
+from nemo_eval.evaluation.evaluate import evaluate_config_class, parse_settings
+from nemo_eval.inference.config import GenerateConfig, check_settings
 from nemo_eval.inference.server.base import get_server_type
 from nemo_eval.overrides import _is_mapping_field, flat_fields, parse_overrides
 from nemo_eval.pipeline.cluster_config import ClusterConfig, check_ssh, load_cluster_config
 from nemo_eval.pipeline.local_executor import run_local
 from nemo_eval.pipeline.slurm_executor import run_slurm
 from nemo_eval.pipeline.steps import EvalJob
+from nemo_eval.run_layout import parse_benchmark_runs
 
 PROG = "nemo-eval eval"
 # settings the launcher sets itself, with the flag to use instead
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def route_overrides(overrides: list[str]) -> tuple[list[str], list[str]]:
     """Split ``++key=value`` settings into (generation, evaluation) by which config has the key."""
     targets = []
-    for config in (GenerateConfig, EvaluateConfig):
+    for config in (GenerateConfig, evaluate_config_class()):
         leaves = flat_fields(config)
         targets.append(({name for name, _, _ in leaves}, [name + "." for name, f, owner in leaves if _is_mapping_field(f, owner)]))
     generation, evaluation = [], []
@@ -104,7 +105,7 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
     generation, evaluation = route_overrides(overrides)
     generate_settings = parse_overrides(GenerateConfig, generation)  # values checked now, not after launching
     check_settings(generate_settings)
-    check_evaluate_settings(parse_overrides(EvaluateConfig, evaluation))
+    check_evaluate_settings(parse_settings(evaluation))
     if generate_settings.server.server_args and args.server_args:
         raise UserError("give launched-server arguments once: --server_args or ++server.server_args")
     address = _normalized_address(args.server_address)

@@ -18,13 +18,13 @@ from typing import Optional
 
 from nemo_eval.children import RunWatchdog, new_run_id, run_environment
 from nemo_eval.errors import UserError
-from nemo_eval.inference.config import output_name
 from nemo_eval.pipeline.cluster_config import ClusterConfig
 from nemo_eval.pipeline.ownership import OutputDirLock
 from nemo_eval.pipeline.run_state import (fully_graded, generation_pending, grader, prepare_here,
                                           summarize_here)
 from nemo_eval.pipeline.services import Service, existing_server, start_sandbox, start_server
-from nemo_eval.pipeline.steps import EvalJob, StepRunner, run_label
+from nemo_eval.pipeline.steps import EvalJob, StepRunner
+from nemo_eval.run_layout import output_path, run_label
 
 
 def slurm_jobs_active(job_ids: list[str]) -> Optional[list[str]]:
@@ -61,7 +61,7 @@ def _run(job: EvalJob, cluster: ClusterConfig, runner: StepRunner, watchdog: Run
          services: list[Service]) -> int:
     job.logs.mkdir(parents=True, exist_ok=True)
     sandbox: Optional[Service] = None
-    if not all(fully_graded(job.output_dir / b / output_name(s), job.evaluation_overrides) for b, s in job.runs):
+    if not all(fully_graded(output_path(job.output_dir, b, s), job.evaluation_overrides) for b, s in job.runs):
         sandbox = start_sandbox(job, runner, cluster, lock.add_container)
         services.append(sandbox)
     if not runner.in_process("prepare-data", lambda: prepare_here(job.benchmarks()), job.logs / "prepare-data.log"):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from nemo_eval.errors import UserError
-from nemo_eval.inference.config import output_name
+from nemo_eval.run_layout import output_path
 from nemo_eval.pipeline.steps import EvalJob
 
 PLACEHOLDER_URL = "http://127.0.0.1:1/v1"  # generation settings do not depend on the server's address
@@ -48,7 +48,7 @@ def generation_pending(job: EvalJob, benchmark: str, seed: Optional[int]) -> boo
     Raises:
         UserError: The run cannot go on as configured (changed settings, another model, ...).
     """
-    path = job.output_dir / benchmark / output_name(seed)
+    path = output_path(job.output_dir, benchmark, seed)
     if not path.is_file():
         return True
     from nemo_eval.inference.config import GenerateConfig
@@ -79,10 +79,9 @@ def prepare_here(benchmarks: list[str]) -> str:
 def grader(job: EvalJob) -> Callable[[Path, str], str]:
     """``grade(file, sandbox address)`` with the job's evaluation settings, parsed once here (Hydra's
     composition is not thread-safe; grading runs in the runs' threads)."""
-    from nemo_eval.evaluation.evaluate import EvaluateConfig, check_settings, evaluate_file
-    from nemo_eval.overrides import parse_overrides
+    from nemo_eval.evaluation.evaluate import check_settings, evaluate_file, parse_settings
 
-    base = parse_overrides(EvaluateConfig, job.evaluation_overrides)
+    base = parse_settings(job.evaluation_overrides)
     check_settings(base)
     overridden = frozenset(_override_keys(job.evaluation_overrides))
     if "max_concurrency" not in overridden:
@@ -106,7 +105,7 @@ def grader(job: EvalJob) -> Callable[[Path, str], str]:
 
 def summarize_here(job: EvalJob) -> str:
     """``summarize-results`` of the job's runs in this process: writes metrics.json, returns the tables."""
-    from nemo_eval.pipeline import summarize_results
+    from nemo_eval.metrics import summarize_results
 
     tables = io.StringIO()
     with contextlib.redirect_stdout(tables):

@@ -145,7 +145,7 @@ def eval_script(job: EvalJob, cluster: ClusterConfig, index: int, positions: lis
 def summarize_script(job: EvalJob, cluster: ClusterConfig, code_dir: Optional[str] = None) -> str:
     lines = _directives(cluster, "summarize", job.logs / "slurm-summarize-%j.out", 1, 0, code_dir)
     image = cluster.container_for("nemo_eval")
-    lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval.pipeline.summarize_results "
+    lines.append(f"{_srun(cluster, image)} {_python(cluster, image)} -m nemo_eval.metrics.summarize_results "
                  f"{shlex.quote(str(job.output_dir))} --benchmarks {job.benchmarks_spec()}")
     return "\n".join(lines) + "\n"
 

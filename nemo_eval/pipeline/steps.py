@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 from nemo_eval.children import RunWatchdog, spawn
 from nemo_eval.errors import UserError
-from nemo_eval.inference.config import output_name
+from nemo_eval.run_layout import LOGS_DIR, output_path, run_label
 from nemo_eval.inference.server.launcher import signal_group
 from nemo_eval.overrides import hydra_value
 
@@ -64,7 +64,7 @@ class EvalJob:
 
     @property
     def logs(self) -> Path:
-        return self.output_dir / "logs"
+        return self.output_dir / LOGS_DIR
 
     def benchmarks(self) -> list[str]:
         return list(dict.fromkeys(name for name, _ in self.runs))
@@ -75,7 +75,7 @@ class EvalJob:
                         for b in self.benchmarks())
 
     def summarize_command(self) -> list[str]:
-        return self.python + ["nemo_eval.pipeline.summarize_results", str(self.output_dir),
+        return self.python + ["nemo_eval.metrics.summarize_results", str(self.output_dir),
                               "--benchmarks", self.benchmarks_spec()]
 
     def generate_command(self, benchmark: str, seed: Optional[int], base_url: str, sandbox: str) -> list[str]:
@@ -91,14 +91,9 @@ class EvalJob:
         return command + self.generation_overrides
 
     def evaluate_command(self, benchmark: str, seed: Optional[int], sandbox: str) -> list[str]:
-        path = self.output_dir / benchmark / output_name(seed)
+        path = output_path(self.output_dir, benchmark, seed)
         return self.python + ["nemo_eval.evaluation.evaluate", f"++prediction_jsonl_files=[{hydra_value(str(path))}]",
                               f"++sandbox_address={hydra_value(sandbox)}"] + self.evaluation_overrides
-
-
-def run_label(benchmark: str, seed: Optional[int]) -> str:
-    """``gsm8k-greedy``, ``gsm8k-rs3``: names a run in logs and messages."""
-    return f"{benchmark}-{output_name(seed).removeprefix('output-').removesuffix('.jsonl')}"
 
 
 PROGRESS_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+|\|\s*\d+/\d+ \[")
@@ -224,7 +219,7 @@ class StepRunner:
                     return
             if self._stopping.is_set():
                 return
-            path = job.output_dir / benchmark / output_name(seed)
+            path = output_path(job.output_dir, benchmark, seed)
             try:
                 address = sandbox_when_needed(path)
             except UserError as exc:

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import REPO, cli_env, run_cli, single_error_line
 from nemo_eval.errors import UserError
-from nemo_eval.inference.config import output_name, parse_benchmark_runs
+from nemo_eval.run_layout import output_name, parse_benchmark_runs
 from nemo_eval.inference.server import SERVERS, get_server_type
 from nemo_eval.inference.server.base import LaunchArgs, ServerType
 from nemo_eval.inference.server.launcher import LaunchedServer, free_port

@@ -1,0 +1,74 @@
+"""The metrics registry: a benchmark's ``metrics_type`` names the family that summarises its results.
+
+Every run is summarised with the values all families share (:data:`COMMON_COLUMNS`, computed by
+:mod:`nemo_eval.metrics.compute`) plus the family's own: a :class:`MetricsFamily` declares its
+columns and computes them from one run's graded lines. The declared columns are what metrics.json
+holds for it and what the summary tables and CSV show, so a family added here (or by a plugin) shows
+up everywhere without editing any other file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Union
+
+from nemo_eval.registry import Registry, resolve
+
+# values every family's rows can have, in table order; grading_errors comes last
+COMMON_COLUMNS = ("num_entries", "accuracy", "accuracy_std", "ci95_low", "ci95_high", "no_answer", "avg_tokens")
+LAST_COLUMNS = ("grading_errors",)
+
+Summarize = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MetricsFamily:
+    """One metrics family.
+
+    Attributes:
+        name: Registry name (a benchmark's ``defaults.metrics_type``).
+        description: One line for help texts.
+        columns: The values ``summarize`` adds, in the order tables show them.
+        summarize: ``summarize(lines) -> {column: value}`` for one run's graded lines (only declared columns;
+            a column may be left out when it does not apply), or ``"module:function"`` naming it.
+    """
+
+    name: str
+    description: str
+    columns: tuple[str, ...] = ()
+    summarize: Union[str, Summarize, None] = None
+
+    def values(self, lines: list[dict[str, Any]]) -> dict[str, Any]:
+        """The family's own values for one run (nothing for a family without columns)."""
+        if self.summarize is None:
+            return {}
+        values = resolve(self.summarize)(lines)
+        return {column: values[column] for column in self.columns if column in values}
+
+
+METRICS: Registry[MetricsFamily] = Registry(
+    "metrics type", hint="Register one with nemo_eval.metrics.families.METRICS.register (docs/architecture.md).")
+DEFAULT_FAMILY = "math"  # for files of benchmarks nemo-eval does not know
+
+METRICS.register("math", MetricsFamily(
+    name="math", description="answer-format adherence, reasoning format, lm-eval strict/flexible accuracy",
+    columns=("accuracy_strict", "accuracy_flexible", "format_adherence", "reasoning_format"),
+    summarize="nemo_eval.metrics.math_metrics:summarize"))
+METRICS.register("code", MetricsFamily(name="code", description="the shared values only (tests pass or fail)"))
+
+
+def ordered_columns(families: Iterable[MetricsFamily]) -> list[str]:
+    """The table columns of results summarised by ``families``: shared ones, then each family's, in order."""
+    columns = list(COMMON_COLUMNS)
+    for family in families:
+        columns += [c for c in family.columns if c not in columns and c not in LAST_COLUMNS]
+    return columns + list(LAST_COLUMNS)
+
+
+def family_for(benchmark: str | None) -> MetricsFamily:
+    """The family of a benchmark's ``metrics_type`` (:data:`DEFAULT_FAMILY` for unknown benchmarks)."""
+    from nemo_eval.datasets.spec import BENCHMARKS
+
+    if benchmark and benchmark in BENCHMARKS:
+        return METRICS.get(BENCHMARKS.get(benchmark).defaults.metrics_type)
+    return METRICS.get(DEFAULT_FAMILY)
