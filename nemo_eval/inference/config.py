@@ -22,7 +22,7 @@ class ServerConfig:
     """Where requests go, and how hard to try."""
 
     server_type: str = field(default="openai", metadata={
-        "help": "openai (existing endpoint), llamacpp (embedded CPU server), vllm, sglang, trtllm, nemo"})
+        "help": "the server's type: openai (an existing endpoint) or one to launch (listed below)"})
     base_url: Optional[str] = field(default=None, metadata={
         "help": "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (default: from host/port)"})
     host: str = field(default="127.0.0.1", metadata={"help": "server host when base_url is not given"})

@@ -23,7 +23,7 @@ from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.inference.config import GenerateConfig
 from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run
-from nemo_eval.inference.server import get_server_type
+from nemo_eval.inference.server import get_server_type, launchable_server_types, server_types_help
 from nemo_eval.inference.server.base import LaunchArgs
 from nemo_eval.inference.server.launcher import LaunchedServer, free_port
 from nemo_eval.overrides import help_lines, parse_overrides
@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "OpenAI-compatible server: concurrent, retried, resumable (run the same command again to continue). "
                     "Writes one JSON line per item with the input fields plus generation, num_generated_tokens and "
                     "finish_reason (and error when an item failed for good).",
-        epilog="settings (Hydra overrides):\n" + "\n".join(help_lines(GenerateConfig)))
+        epilog="settings (Hydra overrides):\n" + "\n".join(help_lines(GenerateConfig))
+               + "\n\nserver types (++server.server_type):\n  " + server_types_help().replace("; ", "\n  "))
 
 
 def _launch_args(config: GenerateConfig, server_type) -> LaunchArgs:
@@ -113,7 +114,8 @@ def _with_launched_server(plan, config: GenerateConfig, server_type, rows, pendi
 def _address(config: GenerateConfig) -> str:
     if config.server.port is None:
         raise UserError("no server address: set ++server.base_url=http://HOST:PORT/v1 (or ++server.host and "
-                        "++server.port), or launch one with ++server.server_type=llamacpp|vllm|sglang|trtllm|nemo")
+                        "++server.port), or launch one with ++server.server_type="
+                        + "|".join(launchable_server_types()))
     return f"http://{config.server.host}:{config.server.port}/v1"
 
 

@@ -2,7 +2,9 @@
 
 Chosen by ``--cluster`` (a bundled name or a YAML path), else ``NEMO_EVAL_CONFIG``, else ``local``.
 Everything is validated before anything is launched; each problem is a one-line error. The
-bundled ``local.yaml`` and ``slurm.yaml`` document every field.
+bundled ``local.yaml`` and ``slurm.yaml`` document every field. Sandbox modes and container roles
+come from the registries: ``containers:`` takes ``nemo_eval``, ``sandbox``, ``server`` (any server
+type) and the name of every launchable server type, plugins' included.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from typing import Any, Optional
 import yaml
 
 from nemo_eval.errors import UserError, reject_unknown_keys
+from nemo_eval.inference.server import SERVERS
 from nemo_eval.resources import search_path
+from nemo_eval.sandbox.service import SANDBOX_MODES
 
 EXECUTORS = ("local", "slurm")
-SANDBOX_MODES = ("bwrap", "docker")
 CONTAINER_RUNTIMES = ("pyxis", "oci")
-CONTAINER_ROLES = ("nemo_eval", "sandbox", "server", "vllm", "sglang", "trtllm", "nemo", "llamacpp")
+STEP_ROLES = ("nemo_eval", "sandbox", "server")  # containers for nemo-eval's steps, the sandbox, any server
+
+
+def container_roles() -> list[str]:
+    """The keys ``containers:`` accepts: the step roles and every launchable server type."""
+    return [*STEP_ROLES, *(name for name, server in SERVERS.items() if server.launchable)]
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
     if executor not in EXECUTORS:
         raise UserError(f"{path}: executor must be one of {', '.join(EXECUTORS)} (got {executor!r})")
     if data.get("sandbox_mode", "bwrap") not in SANDBOX_MODES:
-        raise UserError(f"{path}: sandbox_mode must be one of {', '.join(SANDBOX_MODES)}")
+        raise UserError(f"{path}: sandbox_mode must be one of {', '.join(SANDBOX_MODES.names())}")
     env_vars = data.get("env_vars") or {}
     if not isinstance(env_vars, dict):
         raise UserError(f"{path}: env_vars must be a mapping NAME: value")
@@ -138,7 +146,7 @@ def load_cluster_config(name: Optional[str]) -> ClusterConfig:
     if not isinstance(containers, dict) or not all(isinstance(v, str) or v is None for v in containers.values()):
         raise UserError(f"{path}: containers must be a mapping role: image")
     containers = {k: v for k, v in containers.items() if v}
-    reject_unknown_keys(f"{path} containers", containers, CONTAINER_ROLES)
+    reject_unknown_keys(f"{path} containers", containers, container_roles())
     if "nemo_eval" in containers and executor == "local":
         raise UserError(f"{path}: the local executor runs nemo-eval's own steps as processes here; containers.nemo_eval "
                         "is for executor: slurm (remove it)")

@@ -23,7 +23,7 @@ from nemo_eval.errors import UserError, run_main
 from nemo_eval.evaluation.evaluate import check_settings as check_evaluate_settings
 from nemo_eval.evaluation.evaluate import evaluate_config_class, parse_settings
 from nemo_eval.inference.config import GenerateConfig, check_settings
-from nemo_eval.inference.server.base import get_server_type
+from nemo_eval.inference.server import get_server_type, launchable_server_types, server_types_help
 from nemo_eval.overrides import _is_mapping_field, flat_fields, parse_overrides
 from nemo_eval.pipeline.cluster_config import ClusterConfig, check_ssh, load_cluster_config
 from nemo_eval.pipeline.local_executor import run_local
@@ -56,9 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "greedy + 4 sampled runs (seeds 0-3)")
     parser.add_argument("--output_dir", required=True, type=Path, help="where outputs, logs and metrics.json go")
     parser.add_argument("--model", default=None, help="model path (launched servers) or name (existing endpoints)")
-    parser.add_argument("--server_type", default="openai",
-                        help="openai (an existing endpoint: needs --server_address), llamacpp (embedded CPU), "
-                             "vllm, sglang, trtllm, nemo")
+    parser.add_argument("--server_type", default="openai", help=server_types_help())
     parser.add_argument("--server_address", default=None, help="base URL of a running OpenAI-compatible server")
     parser.add_argument("--server_gpus", type=int, default=0, help="GPUs for a launched server")
     parser.add_argument("--server_nodes", type=int, default=1, help="nodes for a launched server")
@@ -112,7 +110,7 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
     server_type = get_server_type(args.server_type)
     if address is None and not server_type.launchable:
         raise UserError(f"--server_type {server_type.name} uses an existing endpoint: give --server_address "
-                        "(or pick a server type to launch: llamacpp, vllm, sglang, trtllm, nemo)")
+                        f"(or pick a server type to launch: {', '.join(launchable_server_types())})")
     if args.server_address is None and server_type.needs_gpu and args.server_gpus < 1:
         raise UserError(f"--server_type {server_type.name} needs GPUs: set --server_gpus (this machine's embedded "
                         "CPU server is --server_type llamacpp)")

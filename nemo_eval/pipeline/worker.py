@@ -2,7 +2,8 @@
 
 Runs on the job's first node next to the sandbox and server steps the sbatch script started:
 waits until both answer, prepares the data of its runs, then generates (child steps) and grades
-(here) each run (``--runs`` picks them from the job file by position). Exits non-zero when any step
+(here) each run (``--runs`` picks them from the job file by position). A launched server is healthy
+when its server type's ``health_path`` (the server registry) answers. Exits non-zero when any step
 failed. Its children die with it (parent-death signal, and a watchdog ending everything carrying the
 job's ``NEMO_EVAL_RUN_ID``), so ``scancel`` leaves nothing behind.
 """
@@ -17,6 +18,7 @@ from typing import Optional, Sequence
 
 from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
+from nemo_eval.inference.server import get_server_type
 from nemo_eval.inference.server.launcher import poll_until_healthy
 from nemo_eval.pipeline.run_state import grader, prepare_here
 from nemo_eval.pipeline.steps import EvalJob, StepRunner
@@ -43,12 +45,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     job = EvalJob.from_json(args.job.read_text(encoding="utf-8"))
     job.python = [sys.executable, "-m"]  # steps run with the worker's own interpreter (also inside a container)
     runs = [job.runs[int(i)] for i in args.runs.split(",") if i.strip()]
+    os.environ.update(job.env_vars)  # the steps run here (prepare, grading) see what the child steps see; plugins too
     wait_healthy("sandbox", args.sandbox + "/health", args.startup_timeout, f"{job.logs}/sandbox-{args.label}.log")
     if args.launched_server:
         root = args.server.rstrip("/").removesuffix("/v1")
-        wait_healthy("server", root + "/v1/models", args.startup_timeout, f"{job.logs}/server-{args.label}.log")
+        health = root + get_server_type(job.server_type).health_path
+        wait_healthy("server", health, args.startup_timeout, f"{job.logs}/server-{args.label}.log")
     run_id = nested_run_id("worker")  # the job's id is also the sandbox step's: the worker ends only its own
-    os.environ.update(job.env_vars)  # the steps run here (prepare, grading) see what the child steps see
     watchdog = RunWatchdog(run_id)
     runner = StepRunner(run_environment(dict(os.environ), run_id), watchdog)
     benchmarks = list(dict.fromkeys(name for name, _ in runs))

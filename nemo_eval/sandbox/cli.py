@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from nemo_eval.errors import UserError, run_main
-from nemo_eval.sandbox.service import DEFAULT_PORT, MODES, SandboxSettings, run_bwrap_mode, service_modules
+from nemo_eval.sandbox.service import DEFAULT_PORT, SANDBOX_MODES, SandboxSettings, run_bwrap_mode, service_modules
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "hard timeout. API: POST /execute, GET /health.")
     sub = parser.add_subparsers(dest="action", required=True)
     start = sub.add_parser("start", help="run the service in the foreground until Ctrl-C / SIGTERM")
-    start.add_argument("--mode", choices=MODES, default="bwrap",
-                       help="bwrap: jails on the host (needs root + bubblewrap); docker: inside a container")
+    start.add_argument("--mode", choices=SANDBOX_MODES.names(), default="bwrap",
+                       help="; ".join(f"{name}: {mode.description}" for name, mode in SANDBOX_MODES.items()))
     start.add_argument("--host", default="127.0.0.1", help="address to listen on")
     start.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     start.add_argument("--workers", type=int, default=SandboxSettings.workers,

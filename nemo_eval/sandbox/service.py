@@ -19,10 +19,23 @@ from types import ModuleType
 from typing import Callable, Optional
 
 from nemo_eval.errors import Terminated, UserError
+from nemo_eval.registry import Registry
 from nemo_eval.resources import bundled_dir
 
 DEFAULT_PORT = 6000
-MODES = ("bwrap", "docker")
+
+
+@dataclass(frozen=True)
+class SandboxMode:
+    """One way of running the service (``nemo-eval sandbox start --mode``, a cluster config's ``sandbox_mode``)."""
+
+    name: str
+    description: str
+
+
+SANDBOX_MODES: Registry[SandboxMode] = Registry("sandbox mode")
+SANDBOX_MODES.register("bwrap", SandboxMode("bwrap", "jails on the host (needs root + bubblewrap)"))
+SANDBOX_MODES.register("docker", SandboxMode("docker", "the service inside a container (nemo-eval sandbox build)"))
 # host-wide settings that must reach the service in either mode (docker mode passes them into the container)
 PASSED_THROUGH_ENV = ("SANDBOX_UID_BASE", "SANDBOX_UID_COUNT", "SANDBOX_MAX_PROCESSES",
                       "SANDBOX_MAX_OPEN_FILES")

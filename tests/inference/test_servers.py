@@ -18,13 +18,21 @@ from nemo_eval.inference.server.base import LaunchArgs, ServerType
 from nemo_eval.inference.server.launcher import LaunchedServer, free_port
 
 
-def test_registered_server_types():
-    assert SERVERS.names() == ["llamacpp", "nemo", "openai", "sglang", "trtllm", "vllm"]
+ARGS = LaunchArgs(model="/models/llama-8b", port=5000, gpus=8, nodes=2, seed=3, extra_args="--max-model-len 8192")
+
+
+@pytest.mark.parametrize("name", SERVERS.names())
+def test_every_registered_server_type_is_complete(name):
+    server = get_server_type(name)
+    assert server.name == name and server.description and server.health_path.startswith("/")
+    if server.launchable:
+        command = server.command(ARGS)
+        assert "5000" in command and command[-2:] == ["--max-model-len", "8192"]
+
+
+def test_existing_endpoints_and_the_embedded_server():
     assert not get_server_type("openai").launchable
     assert not get_server_type("llamacpp").needs_gpu and get_server_type("vllm").needs_gpu
-
-
-ARGS = LaunchArgs(model="/models/llama-8b", port=5000, gpus=8, nodes=2, seed=3, extra_args="--max-model-len 8192")
 
 
 @pytest.mark.parametrize("name,expected", [
