@@ -2,8 +2,10 @@
 
 With ``NEMO_EVAL_DATA_MIRROR`` set (a directory, or an ``http(s)://`` base URL) a raw file is
 read from ``<mirror>/<benchmark>/<original file name>`` first; otherwise, or when the mirror
-lacks it, from the canonical URL and then its alternates. Bytes are streamed to a temporary
-file next to the destination while hashing; a checksum mismatch deletes it and refuses.
+lacks it, from the canonical URL and then its alternates. A ``url`` (or alternate) in a
+benchmark.yaml may be ``http(s)://``, ``file:///absolute/path`` or a plain local path (``~`` is
+expanded). Bytes are streamed to a temporary file next to the destination while hashing; a checksum
+mismatch deletes it and refuses.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import os
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO
@@ -62,11 +65,25 @@ def _mirror_source(mirror: str, benchmark: str, name: str) -> str:
     return str(Path(mirror).expanduser() / benchmark / name)
 
 
+def _is_remote(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def local_path(source: str) -> Path:
+    """The file a ``file://`` URL or a plain path names (a ``file://`` URL must name an absolute path)."""
+    if source.startswith("file:"):
+        parsed = urllib.parse.urlparse(source)
+        if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+            raise UserError(f"{source} is not a local file URL; write file:///absolute/path (three slashes)")
+        return Path(urllib.request.url2pathname(parsed.path))
+    return Path(source).expanduser()
+
+
 def _open_source(source: str) -> BinaryIO:
-    if source.startswith(("http://", "https://")):
+    if _is_remote(source):
         request = urllib.request.Request(source, headers={"User-Agent": f"nemo-eval/{__version__}"})
         return urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S)  # noqa: S310 (http/https only)
-    return open(source, "rb")
+    return open(local_path(source), "rb")
 
 
 def _copy_to(source: str, target: Path) -> None:
@@ -74,13 +91,15 @@ def _copy_to(source: str, target: Path) -> None:
         shutil.copyfileobj(stream, out, _CHUNK)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, from_mirror: bool) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
         return f"{exc.reason}"
     if isinstance(exc, FileNotFoundError):
-        return "not in the mirror"
+        return "not in the mirror" if from_mirror else "no such file"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -97,7 +116,8 @@ def fetch_raw_file(benchmark: str, raw: RawFile, dest: Path, mirror: str | None 
         UserError: No source could be read, or the bytes do not match the checksum.
     """
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
-    sources = ([_mirror_source(mirror, benchmark, raw.name)] if mirror else []) + [raw.url, *raw.alt_urls]
+    mirrored = [_mirror_source(mirror, benchmark, raw.name)] if mirror else []
+    sources = mirrored + [raw.url, *raw.alt_urls]
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     for source in sources:
@@ -114,11 +134,13 @@ def fetch_raw_file(benchmark: str, raw: RawFile, dest: Path, mirror: str | None 
             os.replace(tmp, dest)
             return source
         except (OSError, urllib.error.URLError, ValueError) as exc:
-            failures.append(f"{source}: {_describe(exc)}")
+            failures.append(f"{source}: {_describe(exc, source in mirrored)}")
         finally:
             tmp.unlink(missing_ok=True)
     hint = (f"no network? set {MIRROR_ENV} to a directory or URL laid out as <benchmark>/<file name> "
             "(for example a copy of the shared datasets mirror)")
-    if mirror:
+    if not any(_is_remote(source) for source in sources):
+        hint = f"fix the path in {benchmark}'s benchmark.yaml (file:///absolute/path or a plain path)"
+    elif mirror:
         hint = f"check that {MIRROR_ENV}={mirror} holds {benchmark}/{raw.name}, or that the network is reachable"
     raise UserError(f"cannot get {benchmark}/{raw.name}: tried {'; '.join(failures)}. {hint}")
