@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar, Union
 
 from nemo_eval.errors import UserError
+from nemo_eval.plugins import load_plugins, warn
 
 T = TypeVar("T")
 
@@ -49,8 +50,6 @@ class Registry(Generic[T]):
         self._hint = hint
 
     def _ensure_discovered(self) -> None:
-        from nemo_eval.plugins import load_plugins, warn
-
         load_plugins()
         if self._discover is not None:
             discover, self._discover = self._discover, None

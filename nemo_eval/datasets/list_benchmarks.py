@@ -22,10 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({s.name: {"description": s.description, "splits": list(s.splits),
                                    "defaults": s.defaults.__dict__, "folder": str(s.folder)} for s in specs}, indent=1))
         return 0
-    rows = [("benchmark", "eval", "splits", "prompt config", "few-shot", "tokens")]
+    rows = [("benchmark", "eval", "metrics", "splits", "prompt config", "few-shot", "tokens")]
     for s in specs:
         shots = f"{s.defaults.examples_type} x{s.defaults.num_few_shots}" if s.defaults.num_few_shots else "-"
-        rows.append((s.name, s.defaults.eval_type, ",".join(s.splits), s.defaults.prompt_config, shots,
+        rows.append((s.name, s.defaults.eval_type, s.defaults.metrics_type, ",".join(s.splits), s.defaults.prompt_config, shots,
                      str(s.defaults.tokens_to_generate)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:

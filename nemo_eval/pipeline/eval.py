@@ -24,6 +24,7 @@ from nemo_eval.evaluation.evaluate import check_settings as check_evaluate_setti
 from nemo_eval.evaluation.evaluate import evaluate_config_class, parse_settings
 from nemo_eval.inference.config import GenerateConfig, check_settings
 from nemo_eval.inference.server import get_server_type, launchable_server_types, server_types_help
+from nemo_eval.metrics.families import METRICS
 from nemo_eval.overrides import _is_mapping_field, flat_fields, parse_overrides
 from nemo_eval.pipeline.cluster_config import ClusterConfig, check_ssh, load_cluster_config
 from nemo_eval.pipeline.local_executor import run_local
@@ -98,8 +99,8 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
     names = [name for name, seed in runs if seed is None]
     if len(names) != len(set(names)):
         raise UserError(f"--benchmarks names a benchmark twice ({args.benchmarks}); give each once with its seed count")
-    for name in names:
-        BENCHMARKS.get(name)
+    for name in names:  # every name, and the metrics family each is summarised with, known before launching
+        METRICS.get(BENCHMARKS.get(name).defaults.metrics_type)
     generation, evaluation = route_overrides(overrides)
     generate_settings = parse_overrides(GenerateConfig, generation)  # values checked now, not after launching
     check_settings(generate_settings)

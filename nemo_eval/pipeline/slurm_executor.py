@@ -41,7 +41,8 @@ STEP_PORTS = range(20000, 32768)
 
 # nemo-eval's own settings: forwarded from the launcher's environment into the jobs (the cluster config's
 # env_vars win), since over ssh, or with SBATCH_EXPORT=NONE, the jobs would not see them otherwise
-FORWARDED_ENV = ("NEMO_EVAL_DATA_DIR", "NEMO_EVAL_DATA_MIRROR", "NEMO_EVAL_EXTRA_BENCHMARKS", "NEMO_EVAL_EXTRA_PROMPTS")
+FORWARDED_ENV = ("NEMO_EVAL_DATA_DIR", "NEMO_EVAL_DATA_MIRROR", "NEMO_EVAL_EXTRA_BENCHMARKS", "NEMO_EVAL_EXTRA_PROMPTS",
+                 "NEMO_EVAL_PLUGINS")
 
 
 def forwarded_env(cluster: ClusterConfig) -> dict[str, str]:
