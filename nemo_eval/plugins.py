@@ -1,21 +1,20 @@
-"""Plugins: folders and installed packages that add benchmarks, prompts, server types, eval types and metrics.
+"""Plugins: folders outside the package that add benchmarks, prompts, cluster configs, server types,
+eval types and metrics families.
 
-Two ways in, both loaded the first time any registry is consulted:
-
-- ``NEMO_EVAL_PLUGINS``: plugin folders (``os.pathsep``-separated). A plugin folder is laid out like
-  the repository: ``datasets/<name>/`` (benchmarks), ``prompts/`` (prompt configs, few-shot sets,
-  templates), ``cluster_configs/`` (cluster configs); every ``*.py`` file at its top level (not
-  starting with ``_``) is imported in name order, and registers server types, eval types and
-  metrics families by calling the registries' ``register``.
-- The ``nemo_eval.plugins`` entry-point group: each entry point names a module of an installed
-  package, imported the same way.
+``NEMO_EVAL_PLUGINS`` lists plugin folders (``os.pathsep``-separated). A plugin folder is laid out
+like the repository: ``datasets/<name>/`` (benchmarks), ``prompts/`` (prompt configs, few-shot sets,
+templates), ``cluster_configs/`` (cluster configs), found through :func:`nemo_eval.resources.search_path`;
+every ``*.py`` file at its top level (not starting with ``_``) is imported in name order the first
+time any registry is consulted, and registers server types, eval types and metrics families by
+calling the registries' ``register``. An installed package plugs in the same way: a folder holding a
+one-line module that imports it. (Python entry points are not scanned: reading every installed
+package's metadata would cost each command and step about 0.1 s.)
 
 A plugin that fails to import is reported as one warning line naming it; everything else still works.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
 import sys
@@ -23,7 +22,6 @@ import traceback
 from pathlib import Path
 
 PLUGINS_ENV = "NEMO_EVAL_PLUGINS"
-ENTRY_POINT_GROUP = "nemo_eval.plugins"
 _loaded: list[bool] = []  # non-empty once plugins were imported in this process
 
 
@@ -57,15 +55,6 @@ def _import_file(path: Path) -> None:
         raise
 
 
-def _entry_points() -> list:
-    from importlib.metadata import entry_points
-
-    try:
-        return list(entry_points(group=ENTRY_POINT_GROUP))
-    except TypeError:  # Python 3.10 without the selection interface
-        return list(entry_points().get(ENTRY_POINT_GROUP, []))  # type: ignore[attr-defined]
-
-
 def load_plugins() -> None:
     """Import every plugin module once per process; a failing one is a warning naming it."""
     if _loaded:
@@ -82,8 +71,3 @@ def load_plugins() -> None:
                 _import_file(path)
             except Exception as exc:  # a broken plugin must not break unrelated commands
                 warn(f"plugin {path} skipped: {_problem(exc)}")
-    for entry in _entry_points():
-        try:
-            importlib.import_module(entry.value.split(":")[0])
-        except Exception as exc:
-            warn(f"plugin {entry.name} ({entry.value}) skipped: {_problem(exc)}")

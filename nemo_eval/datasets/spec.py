@@ -161,7 +161,7 @@ def _discover() -> dict[str, BenchmarkSpec | Broken]:
             if (folder / "benchmark.yaml").is_file() and folder.name not in found:
                 try:
                     found[folder.name] = load_spec(folder)
-                except (UserError, OSError, TypeError, ValueError) as exc:
+                except (UserError, OSError, AttributeError, TypeError, ValueError) as exc:
                     found[folder.name] = Broken(f"{folder}: {exc}")
     return found
 

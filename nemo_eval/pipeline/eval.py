@@ -113,8 +113,9 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
         raise UserError(f"--server_type {server_type.name} uses an existing endpoint: give --server_address "
                         f"(or pick a server type to launch: {', '.join(launchable_server_types())})")
     if args.server_address is None and server_type.needs_gpu and args.server_gpus < 1:
-        raise UserError(f"--server_type {server_type.name} needs GPUs: set --server_gpus (this machine's embedded "
-                        "CPU server is --server_type llamacpp)")
+        cpu = [name for name in launchable_server_types() if not get_server_type(name).needs_gpu]
+        raise UserError(f"--server_type {server_type.name} needs GPUs: set --server_gpus (server types without GPUs: "
+                        f"{', '.join(cpu)})")
     if (args.server_address is None and cluster.executor == "slurm" and args.server_gpus
             and cluster.slurm.gpus_per_node < 1):
         raise UserError(f"--server_type {server_type.name} needs GPUs but {cluster.name} has slurm.gpus_per_node: 0; "
