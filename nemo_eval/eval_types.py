@@ -66,7 +66,11 @@ def get_eval_type(name: str) -> EvalType:
 
 
 def guess_eval_type(line: dict[str, Any]) -> Optional[str]:
-    """The eval type whose required fields ``line`` has (the most specific one), or None."""
-    fitting = [(len(kind.required_fields), name) for name, kind in EVAL_TYPES.items()
-               if all(key in line for key in kind.required_fields)]
+    """The eval type whose own required fields (beyond ``id`` and ``problem``, which input files may
+    lack) ``line`` has, the most specific one; None when none fits."""
+    fitting = []
+    for name, kind in EVAL_TYPES.items():
+        own = [key for key in kind.required_fields if key not in ("id", "problem")]
+        if own and all(key in line for key in own):
+            fitting.append((len(own), name))
     return max(fitting)[1] if fitting else None

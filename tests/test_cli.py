@@ -11,7 +11,8 @@ from helpers import run_cli, single_error_line
 from nemo_eval.cli import SUBCOMMANDS
 
 MODULES = ["nemo_eval.pipeline.eval", "nemo_eval.pipeline.compute_metrics", "nemo_eval.pipeline.summarize_results",
-           "nemo_eval.inference.generate", "nemo_eval.evaluation.evaluate", "nemo_eval.datasets.prepare",
+           "nemo_eval.pipeline.compare", "nemo_eval.metrics.compute_metrics", "nemo_eval.metrics.summarize_results",
+           "nemo_eval.metrics.compare", "nemo_eval.inference.generate", "nemo_eval.evaluation.evaluate", "nemo_eval.datasets.prepare",
            "nemo_eval.prompts.show_prompt", "nemo_eval.datasets.list_benchmarks"]
 
 

@@ -117,7 +117,7 @@ def config_for_file(path: Path, config: Any, overridden: set[str],
         raise UserError(f"{path}: cannot tell how to grade it (no known benchmark, and its lines lack the fields of "
                         f"every eval type); set ++eval_type to one of {', '.join(EVAL_TYPES.names())}")
     kind = EVAL_TYPES.get(name)
-    if spec is not None:
+    if spec is not None and spec.defaults.eval_type == kind.name:  # the section is for the benchmark's own eval type
         _apply_benchmark_section(kind, spec, resolved, overridden)
     problem = resolve(kind.check)(resolved) if kind.check else None
     if problem:

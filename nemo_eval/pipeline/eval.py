@@ -30,7 +30,7 @@ from nemo_eval.pipeline.cluster_config import ClusterConfig, check_ssh, load_clu
 from nemo_eval.pipeline.local_executor import run_local
 from nemo_eval.pipeline.slurm_executor import run_slurm
 from nemo_eval.pipeline.steps import EvalJob
-from nemo_eval.run_layout import parse_benchmark_runs
+from nemo_eval.run_layout import METRICS_NAME, parse_benchmark_runs
 
 PROG = "nemo-eval eval"
 # settings the launcher sets itself, with the flag to use instead
@@ -229,7 +229,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         check_server_reachable(job.server_address)
     code = run_local(job, cluster)
     if code == 0:
-        print(f"{PROG}: done; metrics in {job.output_dir / 'metrics.json'}", file=sys.stderr)
+        print(f"{PROG}: done; metrics in {job.output_dir / METRICS_NAME}", file=sys.stderr)
     return code
 
 
