@@ -24,7 +24,7 @@ import pytest
 from helpers import REPO, cli_env, openai_test_server, run_cli
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-COMMAND = re.compile(r"^(sudo )?(nemo-eval|python3? -m nemo_eval|python3? -c \"from nemo_eval|python3? benchmarks/|\.venv/bin/)")
+COMMAND = re.compile(r"^(sudo )?(nemo-eval|python3? -m nemo_eval|python3? -c \"from nemo_eval|python3? perf/|\.venv/bin/)")
 
 # (text in the command, why it cannot run here)
 SKIP = [
@@ -36,7 +36,7 @@ SKIP = [
     ("server.server_type=llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs it)"),
     ("sandbox start", "a foreground service until Ctrl-C (the suite's fixtures start it)"),
     ("sandbox build", "builds the docker image (tests/conftest.py does)"),
-    ("benchmarks/", "performance scripts: minutes each, numbers in docs/performance.md"),
+    ("perf/", "performance scripts: minutes each, numbers in docs/performance.md"),
 ]
 
 
