@@ -25,8 +25,9 @@ from nemo_eval.inference.config import GenerateConfig
 from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run
 from nemo_eval.inference.server import get_server_type
 from nemo_eval.inference.server.base import LaunchArgs
-from nemo_eval.inference.server.launcher import LaunchedServer, free_port
+from nemo_eval.inference.server.launcher import LaunchedServer
 from nemo_eval.overrides import help_lines, parse_overrides
+from nemo_eval.processes import free_port
 
 PROG = "nemo-eval generate"
 EXIT_ITEMS_FAILED = 1

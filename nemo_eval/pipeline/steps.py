@@ -25,8 +25,8 @@ from typing import Any, Callable, Optional
 from nemo_eval.children import RunWatchdog, spawn
 from nemo_eval.errors import UserError
 from nemo_eval.inference.config import output_name
-from nemo_eval.inference.server.launcher import signal_group
 from nemo_eval.overrides import hydra_value
+from nemo_eval.processes import signal_group
 
 PYTHON = [sys.executable, "-m"]
 

@@ -67,10 +67,11 @@ def _announce(settings: SandboxSettings, what: str) -> None:
 
 
 def _start_docker(settings: SandboxSettings, image: str | None) -> int:
+    from nemo_eval.docker_client import docker_client, existing_container
     from nemo_eval.sandbox import docker_mode as dm
 
     stop = dm.StopSignals()
-    client = dm.docker_client()
+    client = docker_client()
     image = image or dm.default_image()
     dm.checked_image(client, image)
     server, hostuids = service_modules(), sys.modules["nemo_eval_sandbox.hostuids"]
@@ -83,7 +84,7 @@ def _start_docker(settings: SandboxSettings, image: str | None) -> int:
     socket_dir, cgroup_dirs = "", {}
     try:
         dm.reap_dead_owners(client)
-        if dm.existing_container(client, name) is not None:
+        if existing_container(client, name) is not None:
             raise UserError(f"a container named {name} already exists (another sandbox start on port "
                             f"{settings.port}?); stop it, or remove it: docker rm -f {name}")
         lock_dir = dm.ensure_uid_lock_dir()

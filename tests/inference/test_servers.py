@@ -15,7 +15,8 @@ from nemo_eval.errors import UserError
 from nemo_eval.inference.config import output_name, parse_benchmark_runs
 from nemo_eval.inference.server import SERVERS, get_server_type
 from nemo_eval.inference.server.base import LaunchArgs, ServerType
-from nemo_eval.inference.server.launcher import LaunchedServer, free_port
+from nemo_eval.inference.server.launcher import LaunchedServer
+from nemo_eval.processes import free_port
 
 
 def test_registered_server_types():
