@@ -55,8 +55,8 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 
 def nemo_eval(url: str, out: Path, items: int, env: dict[str, str]) -> float:
-    command = [sys.executable, "-m", "nemo_eval", "eval", "--server_address", url, "--model", "test-model",
-               "--benchmarks", "gsm8k:0", "--output_dir", str(out), f"++max_samples={items}"]
+    command = [sys.executable, "-m", "nemo_eval", "eval", "--server-address", url, "--model", "test-model",
+               "--benchmarks", "gsm8k:0", "--output-dir", str(out), f"++max_samples={items}"]
     return timed(command, env)
 
 

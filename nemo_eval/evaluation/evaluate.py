@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.datasets.spec import BENCHMARKS
 from nemo_eval.errors import UserError, reject_unknown_keys, run_main
 from nemo_eval.evaluation.answer_extraction import ExtractionConfig, validate
@@ -120,7 +121,7 @@ def check_settings(config: EvaluateConfig) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Grade generations in place: extract each answer and check it. eval_type=code runs each "
                     "benchmark's tests in the sandbox (start it with: nemo-eval sandbox start); adds is_correct, "

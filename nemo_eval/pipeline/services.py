@@ -120,5 +120,5 @@ def start_server(job: EvalJob, runner: StepRunner, cluster: ClusterConfig, watch
 
 
 def existing_server(address: str) -> Service:
-    """A server that is already running (``--server_address``): nothing to start or stop."""
+    """A server that is already running (``--server-address``): nothing to start or stop."""
     return Service("server", address, lambda: None, lambda: None)

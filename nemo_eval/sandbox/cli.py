@@ -13,12 +13,13 @@ import shutil
 import sys
 from typing import Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.sandbox.service import DEFAULT_PORT, MODES, SandboxSettings, run_bwrap_mode, service_modules
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nemo-eval sandbox",
         description="The code-execution sandbox: an HTTP service that runs untrusted code in warm bubblewrap "
                     "jails with no network, their own pid namespace, a uid no other jail on the host holds, a "

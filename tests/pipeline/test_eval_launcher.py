@@ -114,7 +114,7 @@ def test_dry_run_prints_the_steps_and_runs_nothing(tmp_path):
     (["--benchmarks", "gsm9k:0"], "unknown benchmark"),
     (["--benchmarks", "gsm8k:x"], "must be an integer"),
     (["--benchmarks", "gsm8k:0", "++max_sample=3"], "unknown setting 'max_sample'"),
-    (["--benchmarks", "gsm8k:0", "++output_dir=x"], "use --output_dir"),
+    (["--benchmarks", "gsm8k:0", "++output_dir=x"], "use --output-dir"),
     (["--benchmarks", "gsm8k:0", "--server_type", "vllm"], "needs GPUs"),
     (["--benchmarks", "gsm8k:0", "--server_type", "openai"], "give --server_address"),
     (["--benchmarks", "gsm8k:0", "--cluster", "nowhere"], "unknown cluster config 'nowhere'"),

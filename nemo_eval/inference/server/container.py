@@ -5,7 +5,7 @@ types, same health check, same start/stop contract.
 
 The server's own launch command runs in the configured image with host networking (so it answers
 on 127.0.0.1:<port> like a process would), the config's mounts and env vars, and GPUs requested
-through the engine when ``--server_gpus`` is set. Its output streams to the server log; the
+through the engine when ``--server-gpus`` is set. Its output streams to the server log; the
 container is stopped and removed on success, failure, Ctrl-C and SIGTERM. It carries the labels the
 launcher gives it (``nemo-eval.run``, ``nemo-eval.output-dir``), so the run's watchdog, or the next run
 on the same output dir, removes it when the launcher was killed.

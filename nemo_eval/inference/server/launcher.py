@@ -43,7 +43,7 @@ class LaunchedServer:
                  env: Optional[dict[str, str]] = None) -> None:
         if server_type.command is None:
             raise UserError(f"server type {server_type.name!r} is not launched by nemo-eval; give its address "
-                            "with ++server.base_url (or --server_address)")
+                            "with ++server.base_url (or --server-address)")
         self.server_type = server_type
         self.command = server_type.command(args)
         self.log_path = log_path
