@@ -192,12 +192,12 @@ def clean(answer: str) -> str:
 def _last_stated(text: str) -> Optional[tuple[int, str, str]]:
     """``(end, answer, strategy)``: the last math segment with content, or the last number, whichever ends later."""
     best = None
-    for start, end, content in math_segments(text):
+    for _start, end, content in math_segments(text):
         if re.search(r"\d|\\[A-Za-z]", content) or len(content.strip()) > 2:
             if not re.fullmatch(r"\s*[A-Za-z]{2,}\s*", content):  # "$ABCD$": a name, not an answer
                 best = (end, clean(content), "last_math")
     last_number = None
-    for last_number in _NUMBER.finditer(text):
+    for last_number in _NUMBER.finditer(text):  # noqa: B007 - the loop keeps the last match
         pass
     if last_number and (best is None or last_number.end() > best[0]):
         best = (last_number.end(), last_number.group(0).replace(" ", ""), "last_number")
@@ -251,7 +251,7 @@ _HASH = re.compile(r"####\s*")
 
 def _last_match(pattern: re.Pattern, text: str) -> Optional[re.Match]:
     last = None
-    for last in pattern.finditer(text):
+    for last in pattern.finditer(text):  # noqa: B007 - the loop keeps the last match
         pass
     return last
 

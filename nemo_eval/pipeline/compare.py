@@ -14,7 +14,6 @@ A difference is called significant when p < alpha (McNemar) or the interval excl
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path

@@ -7,7 +7,6 @@ no-answer rate and mean generated tokens. Prints a table and the JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Optional, Sequence

@@ -8,7 +8,6 @@ table per benchmark and writes ``<out_dir>/metrics.json`` shaped
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path

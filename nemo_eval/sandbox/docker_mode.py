@@ -75,7 +75,8 @@ def socket_parent() -> str:
     except FileExistsError:
         info = os.lstat(path)
         if not os.path.isdir(path) or os.path.islink(path) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-            raise UserError(f"refusing {path}: it must be a directory of yours that nobody else can write; remove it")
+            raise UserError(f"refusing {path}: it must be a directory of yours that nobody else can write; "
+                            "remove it") from None
     return path
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli, single_error_line, cli_env
+from helpers import run_cli, single_error_line
 from nemo_eval.evaluation.code_grader import build_test_program, extract_code
 
 

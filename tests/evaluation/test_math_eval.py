@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import REPO, run_cli, single_error_line
+from helpers import run_cli, single_error_line
 from nemo_eval.evaluation import math_grader
 from nemo_eval.evaluation.answer_extraction import ExtractionConfig
 from nemo_eval.evaluation.api import math_equal_batch, math_verdicts

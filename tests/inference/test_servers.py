@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from helpers import REPO, cli_env, run_cli, single_error_line
+from helpers import REPO, cli_env, run_cli
 from nemo_eval.errors import UserError
 from nemo_eval.inference.config import output_name, parse_benchmark_runs
 from nemo_eval.inference.server import SERVERS, get_server_type
