@@ -37,6 +37,8 @@ SKIP = [
     ("sandbox start", "a foreground service until Ctrl-C (the suite's fixtures start it)"),
     ("sandbox build", "builds the docker image (tests/conftest.py does)"),
     ("perf/", "performance scripts: minutes each, numbers in docs/performance.md"),
+    ("-m pytest", "the test suite itself (CI runs the full suite; docs/testing.md)"),
+    ("ruff check", "the linter (CI runs it: .ci/run)"),
 ]
 
 

@@ -79,6 +79,7 @@ def test_cases_written_blind(sandbox_url):
     assert not wrong_verdicts(cases, verdicts, "response")
 
 
+@pytest.mark.slow
 def test_a_local_worker_that_hangs_is_killed_and_the_rest_is_decided():
     # a pair stuck where the per-pair timer cannot reach it (signals ignored): only the hard deadline ends it
     hanging = ("import json, signal, sys\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
