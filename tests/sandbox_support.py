@@ -110,8 +110,16 @@ def _status_field(pid: str, name: str) -> str:
         return handle.read().split(f"{name}:", 1)[1].split("\n", 1)[0]
 
 
-def program_processes() -> list[str]:
-    """Live processes of the sandbox uids that are not a jail itself (bubblewrap or its agent): programs."""
+def jail_uids(sandbox_url: str) -> set[int]:
+    """The uids of a running service's jails (from its /health)."""
+    return set(requests.get(sandbox_url + "/health", timeout=10).json()["jail_uids"])
+
+
+def program_processes(uids) -> list[str]:
+    """Live processes of ``uids`` (a service's :func:`jail_uids`) that are not a jail itself (bubblewrap or
+    its agent): programs. Only that service's: other services on the host (other test runs) may be
+    running programs meanwhile, under other uids of the same range.
+    """
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -121,7 +129,7 @@ def program_processes() -> list[str]:
                 cmdline = handle.read()
         except (OSError, IndexError):
             continue
-        if uid in POOL_UIDS and state != "Z" and not cmdline.startswith(b"bwrap\0") and AGENT_MARK not in cmdline:
+        if uid in uids and state != "Z" and not cmdline.startswith(b"bwrap\0") and AGENT_MARK not in cmdline:
             found.append(pid)
     return found
 

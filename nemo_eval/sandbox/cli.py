@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--make-base", action="store_true",
                        help="first make a Debian base image locally (debootstrap + docker import; needs root)")
     build.add_argument("--base-image", default=None,
-                       help="image to build on (default: the --make-base image, else debian:bookworm-slim)")
+                       help="image to build on (default: the --make-base image if it exists here, else "
+                            "debian:bookworm-slim, which needs a registry)")
     build.add_argument("--tag", default=None, help="tag of the result (default nemo-eval-sandbox:<digest of this code>)")
     return parser
 
@@ -57,6 +58,8 @@ def _build(args: argparse.Namespace) -> int:
     if args.make_base:
         print("nemo-eval sandbox: making the base image (debootstrap, about a minute the first time)", file=sys.stderr)
         base = docker_image.make_base_image()
+    elif base is None and docker_image.image_exists(docker_image.BASE_IMAGE):
+        base = docker_image.BASE_IMAGE  # made here before: no registry needed
     tag = docker_image.build_image(base or "debian:bookworm-slim", args.tag)
     print(f"nemo-eval sandbox: built {tag} (on {base or 'debian:bookworm-slim'})")
     return 0

@@ -94,8 +94,19 @@ def build_image(base_image: str, tag: str | None = None) -> str:
         client.images.build(path=str(bundled_dir("sandbox")), tag=tag, buildargs={"BASE_IMAGE": base_image},
                             pull=False, rm=True, labels={DIGEST_LABEL: source_digest()})
     except Exception as exc:  # noqa: BLE001 - the SDK raises several types; all mean "build failed"
-        raise UserError(f"building {tag} from {base_image} failed: {' '.join(str(exc).split())[:300]}") from None
+        hint = "; without a registry, make the base image here: nemo-eval sandbox build --make-base" \
+            if "registry" in str(exc) or "pull" in str(exc) else ""
+        raise UserError(f"building {tag} from {base_image} failed: {' '.join(str(exc).split())[:300]}{hint}") from None
     return tag
+
+
+def image_exists(image: str) -> bool:
+    """Whether the Docker engine has ``image`` locally."""
+    try:
+        docker_client().images.get(image)
+    except Exception:  # noqa: BLE001 - not found, or no engine: either way not usable here
+        return False
+    return True
 
 
 def checked_image(client, image: str):

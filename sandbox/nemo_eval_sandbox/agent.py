@@ -108,9 +108,11 @@ def _serve(control):
     control.send(json.dumps({"ready": True, "python": sys.version.split()[0]}).encode())
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, 1 << 20, 8, socket.MSG_CMSG_CLOEXEC)
+            message, fds, _, _ = socket.recv_fds(control, 1 << 20, 8)
         except ConnectionError:
             return
+        for fd in fds:  # (recv_fds ignores MSG_CMSG_CLOEXEC): the program gets only its stdio
+            os.set_inheritable(fd, False)
         if not message:  # the service closed the socket: the jail ends
             return
         try:

@@ -87,7 +87,8 @@ class Service:
         ok = self.pool.healthy()
         body = {"status": "ok" if ok else "unavailable", "languages": sorted(LANGUAGES), **asdict(self.limits),
                 "busy": self.pool.busy, "queued": self.pool.queued, "cgroups": self.cgroups_note or "per jail",
-                "cpus": len(os.sched_getaffinity(0))}   # clients size their batches by workers and cpus
+                "cpus": len(os.sched_getaffinity(0)),   # clients size their batches by workers and cpus
+                "jail_uids": sorted(jail.lease.uid for jail in self.pool.jails)}  # whose processes are ours
         if not ok:
             body["error"] = f"no jail can run programs: {self.pool.last_failure or 'shutting down'}"
         return Response(200 if ok else 503, body)

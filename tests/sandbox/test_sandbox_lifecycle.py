@@ -17,7 +17,7 @@ import time
 import pytest
 
 from helpers import free_port, run_cli, single_error_line
-from sandbox_support import (own_cgroup, process_start_time, program_processes, require, start_sandbox,
+from sandbox_support import (jail_uids, own_cgroup, process_start_time, program_processes, require, start_sandbox,
                              stderr_of, stop_sandbox)
 
 
@@ -65,12 +65,13 @@ def test_docker_container_and_socket_dir_die_with_a_sigkilled_start():
     proc, url = start_sandbox("docker")
     port = int(url.rsplit(":", 1)[1])
     assert _containers(port) and _socket_dirs(port)
+    uids = jail_uids(url)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     os.unlink(proc.stderr_path)
     assert _wait_until(lambda: not _containers(port)), "the container outlived its sandbox start"
     assert _wait_until(lambda: not _socket_dirs(port)), "the socket directory was left behind"
-    assert _wait_until(lambda: not program_processes())
+    assert _wait_until(lambda: not program_processes(uids))
 
 
 @pytest.mark.docker
@@ -110,10 +111,11 @@ def test_a_crashed_services_leftovers_are_reclaimed_by_the_next_start():
     proc, url = start_sandbox("bwrap")
     leftover = os.path.join(own_cgroup("memory"), f"nemo-eval-sandbox-{proc.pid}-{process_start_time(proc.pid)}")
     assert os.path.isdir(leftover)
+    uids = jail_uids(url)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     os.unlink(proc.stderr_path)
-    assert _wait_until(lambda: not program_processes())  # its jails died with it
+    assert _wait_until(lambda: not program_processes(uids))  # its jails died with it
     assert os.path.isdir(leftover), "a SIGKILLed service cannot clean up after itself"
     second, _ = start_sandbox("bwrap")
     try:
@@ -158,7 +160,7 @@ def test_without_cgroups_it_says_so_and_rlimits_still_contain_everything(tmp_pat
                                  "for _ in range(64)]\n[t.start() for t in ts]\n[t.join() for t in ts]\nprint(len(ts))",
                                  timeout=20)
         assert threads["stdout"] == "64\n", threads
-        assert _wait_until(lambda: not program_processes())
+        assert _wait_until(lambda: not program_processes(jail_uids(url)))
         stderr = stderr_of(proc)
         assert "warning:" in stderr and "cgroup" in stderr
     finally:

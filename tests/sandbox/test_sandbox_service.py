@@ -14,7 +14,7 @@ import requests
 
 from helpers import cli_env, run_cli, single_error_line
 from nemo_eval.sandbox import SandboxClient, SandboxUnavailable
-from sandbox_support import POOL_UIDS, program_processes
+from sandbox_support import jail_uids, program_processes
 
 FILL = "i = 0\nwhile True:\n    open(f'{DIR}/f{i}', 'wb').write(b'x' * (16 << 20))\n    i += 1"
 
@@ -39,7 +39,16 @@ def test_runs_as_an_unprivileged_user_that_sees_only_its_own_processes(sandbox_m
     code = ("import os, subprocess\nchild = subprocess.Popen(['sleep', '5'])\n"
             "print(os.getuid(), os.getpid(), child.pid, sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))")
     uid, pid, child, pids = run(sandbox_url, code)["stdout"].split(" ", 3)
-    assert int(uid) in POOL_UIDS and pids.strip() == str(sorted([int(pid), int(child)]))
+    assert int(uid) in jail_uids(sandbox_url) and pids.strip() == str(sorted([int(pid), int(child)]))
+
+
+def test_a_program_holds_no_file_descriptor_but_its_stdio(sandbox_mode_url):
+    _, sandbox_url = sandbox_mode_url
+    code = "import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))"
+    for std_input in ("", "some input"):  # (stdin from /dev/null or from the request)
+        result = run(sandbox_url, code, std_input=std_input)
+        # 0-2, and the descriptor listdir itself had open
+        assert result["stdout"] == "[0, 1, 2, 3]\n", result
 
 
 # The jail's agent (pid 1 of the jail's pid namespace, the program's parent) cannot be signalled, traced,
@@ -108,7 +117,7 @@ def test_hostile_code_is_contained(sandbox_mode_url, name, code, timeout, status
     if status == "timeout":
         assert result["return_code"] is None
     time.sleep(0.1)
-    assert program_processes() == [], f"{name} left processes behind"
+    assert program_processes(jail_uids(sandbox_url)) == [], f"{name} left processes behind"
     assert requests.get(sandbox_url + "/health", timeout=10).json()["status"] == "ok"
 
 
@@ -165,7 +174,7 @@ def test_nothing_leaks_into_the_next_execution(sandbox_mode_url):
                              "subprocess.Popen(['sleep', '1000'])\nsubprocess.Popen(['sh', '-c', 'sleep 1000 &'])\nprint('ok')")
     assert first["stdout"] == "ok\n"
     time.sleep(0.2)
-    assert program_processes() == [], "background processes die with the execution"
+    assert program_processes(jail_uids(sandbox_url)) == [], "background processes die with the execution"
     for _ in range(8):  # whichever jail serves it
         result = run(sandbox_url, "import os\nprint(os.listdir('/tmp'), os.listdir('/dev/shm'), "
                                   "open('/proc/sysvipc/shm').read().splitlines()[1:])")
