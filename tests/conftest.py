@@ -43,3 +43,19 @@ def sandbox_mode_url(request, sandbox_url):
     proc, url = start_sandbox("docker")
     yield "docker", url
     stop_sandbox(proc)
+
+
+# ---- markers (registered in pyproject.toml). Tests that need a system service through a fixture are marked
+# here, from the fixtures they use; tests that start one themselves carry the marker in their module.
+SERVICE_FIXTURES = {"sandbox_url": "bwrap", "slurm_up": "slurm", "ssh_login": "slurm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in SERVICE_FIXTURES.items():
+            if fixture in names:
+                item.add_marker(marker)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("sandbox_mode_url") == "docker":
+            item.add_marker("docker")

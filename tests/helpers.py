@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from nemo_eval.processes import free_port, poll_until_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 MIRROR_BENCHMARKS = ["aime24", "amc23", "asdiv", "gsm8k", "humaneval", "math-500", "mbpp", "svamp"]
@@ -39,12 +39,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
                           text=True, timeout=timeout)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def http_file_server(directory: Path) -> Iterator[str]:
     """Serve ``directory`` with Python's http.server on 127.0.0.1; yield its base URL."""
@@ -52,15 +46,8 @@ def http_file_server(directory: Path) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                              "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("test HTTP server did not start")
-                time.sleep(0.05)
+        if poll_until_healthy(f"http://127.0.0.1:{port}/", 20, proc.poll, interval=0.05) is not None:
+            raise RuntimeError("test HTTP server did not start")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -78,24 +65,13 @@ def single_error_line(stderr: str) -> str:
 @contextmanager
 def openai_test_server(*args: str) -> Iterator[str]:
     """Start tests/openai_test_server.py on a free port; yield its base URL (``.../v1``)."""
-    import json
-    import urllib.request
-
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "openai_test_server.py"), "--port", str(port), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(root + "/health", timeout=2) as response:
-                    if json.loads(response.read())["status"] == "ok":
-                        break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"test server did not start: {proc.stderr.read() if proc.stderr else ''}")
-                time.sleep(0.05)
+        if poll_until_healthy(root + "/health", 20, proc.poll, interval=0.05) is not None:
+            raise RuntimeError(f"test server did not start: {proc.stderr.read() if proc.stderr else ''}")
         yield root + "/v1"
     finally:
         proc.terminate()

@@ -215,3 +215,29 @@ def test_unwritable_output_dir_is_one_line(shared_tmp):
     result = _as_nobody(["summarize-results", str(metrics)], tmp_path)        # metrics.json cannot be written
     line = single_error_line(result.stderr.replace(result.stdout, ""))
     assert result.returncode == 2 and "Permission denied" in line and "Traceback" not in result.stderr
+
+
+def test_flags_are_dashed_and_their_underscore_spelling_is_an_alias(tmp_path):
+    """One spelling (dashes) in --help; the underscore spelling of any flag still works (docs/cli.md)."""
+    shown = run_cli("eval", "--help").stdout
+    assert "--output-dir OUTPUT_DIR" in shown and "--output_dir" not in shown.split("options:", 1)[1].split("\n  -")[0]
+    outputs = []
+    for spelling in (["--server-address", "--output-dir", "--dry-run", "--num-jobs=2"],
+                     ["--server_address", "--output_dir", "--dry_run", "--num_jobs=2"]):
+        address, output_dir, dry_run, jobs = spelling
+        result = run_cli("eval", address, "http://127.0.0.1:8000", "--benchmarks", "gsm8k:0",
+                         output_dir, str(tmp_path / "r"), dry_run, jobs)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+
+
+def test_the_parser_respells_only_its_own_flags():
+    from nemo_eval.arguments import Parser
+
+    parser = Parser(prog="p")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--server_args", default="")
+    parser.add_argument("rest", nargs="*")
+    args = parser.parse_args(["--data_dir", "d", "--server-args=--max_model_len 8", "--", "--data_dir"])
+    assert (args.data_dir, args.server_args, args.rest) == ("d", "--max_model_len 8", ["--data_dir"])

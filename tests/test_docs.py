@@ -24,19 +24,21 @@ import pytest
 from helpers import REPO, cli_env, openai_test_server, run_cli
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-COMMAND = re.compile(r"^(sudo )?(nemo-eval|python3? -m nemo_eval|python3? -c \"from nemo_eval|python3? benchmarks/|\.venv/bin/)")
+COMMAND = re.compile(r"^(sudo )?(nemo-eval|python3? -m nemo_eval|python3? -c \"from nemo_eval|python3? perf/|\.venv/bin/)")
 
 # (text in the command, why it cannot run here)
 SKIP = [
     ("python3 -m venv", "installs a virtualenv and packages (CI runs this very command: tests/test_readme.py)"),
     ("pip install", "installs packages from a registry"),
     ("--cluster", "submits to a real cluster (tests/pipeline/test_slurm.py submits to a local Slurm)"),
-    ("--server_type vllm", "needs GPUs"),
-    ("--server_type llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs the embedded server)"),
+    ("--server-type vllm", "needs GPUs"),
+    ("--server-type llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs the embedded server)"),
     ("server.server_type=llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs it)"),
     ("sandbox start", "a foreground service until Ctrl-C (the suite's fixtures start it)"),
     ("sandbox build", "builds the docker image (tests/conftest.py does)"),
-    ("benchmarks/", "performance scripts: minutes each, numbers in docs/performance.md"),
+    ("perf/", "performance scripts: minutes each, numbers in docs/performance.md"),
+    ("-m pytest", "the test suite itself (CI runs the full suite; docs/testing.md)"),
+    ("ruff check", "the linter (CI runs it: .ci/run)"),
 ]
 
 

@@ -7,9 +7,12 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from helpers import REPO, cli_env
 
 
+@pytest.mark.slow
 def test_wheel_install_works_outside_the_source_tree(tmp_path, prepared_data):
     wheel_dir = tmp_path / "wheel"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.datasets.spec import BENCHMARKS, get_benchmark
 from nemo_eval.errors import run_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nemo-eval list-benchmarks",
         description="List the known benchmarks (bundled ones and folders in NEMO_EVAL_EXTRA_BENCHMARKS) "
                     "with their splits and default prompt, few-shot set, evaluation type and generation length.")

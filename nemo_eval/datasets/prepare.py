@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.datasets.fetch import MIRROR_ENV, checksum_problem, fetch_raw_file, file_sha256
 from nemo_eval.datasets.spec import BENCHMARKS, BenchmarkSpec, get_benchmark
 from nemo_eval.errors import EXIT_USER_ERROR, UserError, run_main
@@ -161,7 +162,7 @@ def load_items(name: str, split: str | None = None, data_dir: Path | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nemo-eval prepare-data",
         description="Download benchmark raw files from their canonical URLs (or a mirror), verify their "
                     "checksums and convert them into uniform JSONL, one file per split. Re-running is a "

@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
+from nemo_eval.evaluation.braces import BOXED, boxes
+
 MARKERS = ("boxed", "tag", "answer_is", "answer_line", "hash")
 FALLBACKS = ("whole", "last_math", "last_number")
 STRATEGIES = MARKERS + FALLBACKS
@@ -61,47 +63,6 @@ def validate(config: ExtractionConfig) -> Optional[str]:
         if tags is not None and (len(tags) != 2 or not all(isinstance(t, str) and t for t in tags)):
             return f"extraction.{name} must be two non-empty strings, e.g. \"['<answer>','</answer>']\""
     return None
-
-
-# ---------------------------------------------------------------- scanning helpers
-_BOXED = re.compile(r"\\\\?(?:boxed|fbox)(?![A-Za-z])")
-
-
-def _closing_braces(text: str) -> dict[int, int]:
-    """``{index of '{': index of its '}'}`` for every closed brace pair, in one pass."""
-    pairs, stack = {}, []
-    for index, char in enumerate(text):
-        if char == "{":
-            stack.append(index)
-        elif char == "}" and stack:
-            pairs[stack.pop()] = index
-    return pairs
-
-
-def boxes(text: str, allow_unclosed: bool = False) -> list[tuple[int, int, str]]:
-    """``(start, end, content)`` of every non-empty ``\\boxed{}``/``\\fbox{}`` (or ``\\boxed X``), in order."""
-    found = []
-    commands = list(_BOXED.finditer(text))
-    if not commands:
-        return found
-    closes = _closing_braces(text)
-    for command in commands:
-        start = command.end()
-        while start < len(text) and text[start] in " \t":
-            start += 1
-        if start < len(text) and text[start] == "{":
-            end = closes.get(start)
-            if end is None and allow_unclosed:
-                content, end = text[start + 1:], len(text) - 1
-            else:
-                content = text[start + 1:end].strip() if end is not None else ""
-            if content.strip():
-                found.append((command.start(), end + 1, content.strip()))
-        elif start > command.end():
-            match = re.match(r"[^\s$]+", text[start:start + MAX_ANSWER_CHARS])
-            if match and match.group(0).rstrip("."):
-                found.append((command.start(), start + match.end(), match.group(0).rstrip(".")))
-    return found
 
 
 _CORRECTIONS = {"rather", "actually", "wait", "no", "not", "instead", "correction", "sorry", "mean", "but"}
@@ -207,7 +168,7 @@ def _prose_words(text: str) -> list[tuple[int, str]]:
 def is_bare_answer(text: str) -> bool:
     """Whether ``text`` is an answer by itself: no prose, or only a short text, or words after the number."""
     stripped = text.strip()
-    if not stripped or len(stripped) > 300 or _BOXED.search(stripped) or stripped.count("{") != stripped.count("}"):
+    if not stripped or len(stripped) > 300 or BOXED.search(stripped) or stripped.count("{") != stripped.count("}"):
         return False
     words = _prose_words(stripped)
     if not words:
@@ -231,12 +192,12 @@ def clean(answer: str) -> str:
 def _last_stated(text: str) -> Optional[tuple[int, str, str]]:
     """``(end, answer, strategy)``: the last math segment with content, or the last number, whichever ends later."""
     best = None
-    for start, end, content in math_segments(text):
+    for _start, end, content in math_segments(text):
         if re.search(r"\d|\\[A-Za-z]", content) or len(content.strip()) > 2:
             if not re.fullmatch(r"\s*[A-Za-z]{2,}\s*", content):  # "$ABCD$": a name, not an answer
                 best = (end, clean(content), "last_math")
     last_number = None
-    for last_number in _NUMBER.finditer(text):
+    for last_number in _NUMBER.finditer(text):  # noqa: B007 - the loop keeps the last match
         pass
     if last_number and (best is None or last_number.end() > best[0]):
         best = (last_number.end(), last_number.group(0).replace(" ", ""), "last_number")
@@ -290,7 +251,7 @@ _HASH = re.compile(r"####\s*")
 
 def _last_match(pattern: re.Pattern, text: str) -> Optional[re.Match]:
     last = None
-    for last in pattern.finditer(text):
+    for last in pattern.finditer(text):  # noqa: B007 - the loop keeps the last match
         pass
     return last
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import Mapping, Optional, Sequence, Union
 
-from nemo_eval.evaluation.answer_extraction import (MARKERS, ExtractionConfig, _NUMBER, _last_match, boxes, clean,
-                                                    extract_answer)
+from nemo_eval.evaluation.answer_extraction import MARKERS, ExtractionConfig, _NUMBER, _last_match, clean, extract_answer
+from nemo_eval.evaluation.braces import boxes
 from nemo_eval.evaluation.math_normalize import normalize_answer
 
 Choices = Union[Sequence[str], Mapping[str, str], None]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.datasets.spec import BENCHMARKS
 from nemo_eval.errors import UserError, reject_unknown_keys, run_main
 from nemo_eval.eval_types import EVAL_TYPES, EvalType, guess_eval_type
@@ -166,7 +167,7 @@ def check_settings(config: Any) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Grade generations in place with the eval type of their benchmark (the sandbox does the "
                     "checking: start it with nemo-eval sandbox start); adds is_correct and the grader's own fields. "

@@ -33,7 +33,7 @@ from nemo_eval.evaluation.answer_modes import lm_eval_gsm8k, lm_eval_match
 from nemo_eval.sandbox import SandboxClient
 from nemo_eval.sandbox.client import SandboxUnavailable
 
-PROGRAM_MODULES = ("math_normalize", "math_structure", "math_latex", "math_values", "math_sets", "math_equivalence")
+PROGRAM_MODULES = ("braces", "math_normalize", "math_structure", "math_latex", "math_values", "math_sets", "math_equivalence")
 VERDICTS = {"1": True, "0": False, "T": False, "E": False, "U": False}
 UNAVAILABLE = "unavailable"
 # T and E are decided (counted wrong): the comparison timed out or failed on that input; U was never

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from nemo_eval.evaluation.math_normalize import matching_brace  # noqa: F401  (inlined in the sandbox program)
+from nemo_eval.evaluation.braces import matching_brace  # noqa: F401  (inlined in the sandbox program)
 
 MAX_DIGITS = 10000
 

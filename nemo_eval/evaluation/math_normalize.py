@@ -27,6 +27,8 @@ import re
 from fractions import Fraction
 from typing import Optional
 
+from nemo_eval.evaluation.braces import matching_brace  # inlined before this module in the sandbox program
+
 _UNICODE = {"\u2212": "-", "\u2013": "-", "\u2264": "\\le ", "\u2265": "\\ge ", "\u2260": "\\neq ", "\u00d7": "\\times ",
             "\u00b7": "\\cdot ", "\u22c5": "\\cdot ", "\u00f7": "\\div ", "\u03c0": "\\pi ", "\u221e": "\\infty ",
             "\u221a": "\\sqrt", "\u00b2": "^2", "\u00b3": "^3", "\u00b1": "\\pm ", "\u2248": "\\approx ",
@@ -58,19 +60,6 @@ _WORD = re.compile(r"[A-Za-z]+")
 _RELATIONS = [(r"\\leqslant|\\leq|\\le(?![a-zA-Z])|<=", "<="), (r"\\geqslant|\\geq|\\ge(?![a-zA-Z])|>=", ">="),
               (r"\\neq|\\ne(?![a-zA-Z])|!=|=/=", "!="), (r"\\lt(?![a-zA-Z])", "<"), (r"\\gt(?![a-zA-Z])", ">"),
               (r"\\approx|\\simeq|\\sim(?![a-zA-Z])", "~="), (r"\\Rightarrow|\\implies|\\Longrightarrow", " \\Rightarrow ")]
-
-
-def matching_brace(text: str, start: int) -> int:
-    """Index just after the brace closing ``text[start] == '{'``; -1 if it is never closed."""
-    depth = 0
-    for index in range(start, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-    return -1
 
 
 def _unit_words(words: list) -> bool:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from nemo_eval.evaluation.braces import matching_brace  # inlined before this module in the sandbox program
+
 RELATION_OPERATORS = ("<=", ">=", "!=", "~=", "=", "<", ">")
 _NAME = r"(?:\\[A-Za-z]+|[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?'?(?:\([A-Za-z]\))?"
 _LABEL = re.compile(rf"{_NAME}|\({_NAME}(?:,{_NAME})+\)|{_NAME}(?::{_NAME})+|\|{_NAME}\||\\frac\{{{_NAME}\}}\{{{_NAME}\}}")
@@ -52,15 +54,7 @@ def split_top_level(text: str, separator: str) -> list[str]:
 
 def _closes_at_end(text: str) -> bool:
     """Whether the bracket opened at 0 closes at the last character (not earlier)."""
-    depth = 0
-    for index, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth == 0:
-                return index == len(text) - 1
-    return False
+    return matching_brace(text, 0, "([{", ")]}") == len(text)
 
 
 def _split_relation(text: str) -> tuple[list[str], list[str]]:

@@ -8,7 +8,8 @@ OpenAI-compatible server, concurrently and resumably::
 
 With ``++server.server_type`` other than ``openai`` and no ``base_url``, the server is launched
 for the run (``llamacpp`` runs the embedded CPU default) and torn down afterwards. Running the
-same command again continues where a killed run stopped and retries failed items.
+same command again continues where a killed run stopped and retries failed items. The benchmark
+can also be the first word, as in ``nemo-eval show-prompt``: ``nemo-eval generate gsm8k ++...``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from nemo_eval.arguments import Parser, benchmark_word
 from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.inference.config import GenerateConfig
 from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run
 from nemo_eval.inference.server import get_server_type, launchable_server_types, server_types_help
 from nemo_eval.inference.server.base import LaunchArgs
-from nemo_eval.inference.server.launcher import LaunchedServer, free_port
+from nemo_eval.inference.server.launcher import LaunchedServer
 from nemo_eval.overrides import help_lines, parse_overrides
+from nemo_eval.processes import free_port
 from nemo_eval.run_layout import LOGS_DIR
 
 PROG = "nemo-eval generate"
@@ -34,8 +37,9 @@ EXIT_ITEMS_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+    return Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage=f"{PROG} [BENCHMARK] [++key=value ...]",
         description="Generate solutions for every item of one benchmark split (or input file) against an "
                     "OpenAI-compatible server: concurrent, retried, resumable (run the same command again to continue). "
                     "Writes one JSON line per item with the input fields plus generation, num_generated_tokens and "
@@ -125,7 +129,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         raise UserError(f"unknown option {unknown[0]}; settings are given as ++key=value (see --help)")
     try:
-        return run(parse_overrides(GenerateConfig, overrides))
+        return run(parse_overrides(GenerateConfig, benchmark_word(overrides)))
     except KeyboardInterrupt:
         print(f"{PROG}: stopped; finished lines are kept, and running the same command again continues "
               "where it stopped", file=sys.stderr)

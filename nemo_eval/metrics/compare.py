@@ -14,12 +14,12 @@ A difference is called significant when p < alpha (McNemar) or the interval excl
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.jsonl import atomic_write_text
 from nemo_eval.metrics.compute import graded_by_id, vote_key
@@ -95,7 +95,7 @@ def render(benchmark: str, results: list[dict[str, Any]], alpha: float) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="Compare two runs benchmark by benchmark on the same items: accuracy of each, the "
                                "difference with a paired significance test (exact McNemar for greedy, paired "
                                "bootstrap for sampled metrics) and the items that flipped either way.")

@@ -8,11 +8,11 @@ no-answer rate and mean generated tokens, plus the values of the benchmark's met
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Optional, Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.jsonl import check_readable_file
 from nemo_eval.metrics.compute import compute_metrics
@@ -23,13 +23,13 @@ PROG = "nemo-eval compute-metrics"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="Compute metrics for one benchmark from graded prediction files (output-greedy.jsonl, "
-                               "output-rs<seed>.jsonl): accuracy and its 95%% interval, pass@k (Chen et al.), "
+                               "output-rs<seed>.jsonl): accuracy and its 95% interval, pass@k (Chen et al.), "
                                "pass@1[avg-of-k], majority@k, no-answer rate, mean tokens. Percentages are 0-100.")
-    parser.add_argument("--prediction_jsonl_files", nargs="+", required=True, metavar="FILE", help="graded files")
+    parser.add_argument("--prediction-jsonl-files", nargs="+", required=True, metavar="FILE", help="graded files")
     parser.add_argument("--benchmark", default=None, help="benchmark name for the output (default: the files' folder)")
-    parser.add_argument("--metrics_type", default=None, metavar="TYPE",
+    parser.add_argument("--metrics-type", default=None, metavar="TYPE",
                         help="metrics family: " + ", ".join(METRICS.names()) + " (default: the benchmark's metrics_type)")
     args = parser.parse_args(argv)
     paths = [Path(p).expanduser() for p in args.prediction_jsonl_files]

@@ -8,12 +8,12 @@ table per benchmark (the columns of its metrics family) and writes ``<out_dir>/m
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.jsonl import atomic_write_text
 from nemo_eval.metrics.compute import compute_metrics, load_graded, metric_value
@@ -49,7 +49,7 @@ def _only(files: dict[str, list[Path]], spec: str) -> dict[str, list[Path]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="Summarize every benchmark under an output directory: one table per benchmark and "
                                "<out_dir>/metrics.json (percentages 0-100).")
     parser.add_argument("out_dir", type=Path, help="the output directory of a run (holds <benchmark>/output-*.jsonl)")

@@ -1,9 +1,9 @@
 """``nemo-eval eval`` (also ``python -m nemo_eval.pipeline.eval``): the whole evaluation in one command.
 
-    nemo-eval eval --cluster local --server_type openai --server_address http://127.0.0.1:8000/v1 \\
-        --model NAME --benchmarks gsm8k:0,math-500:4 --output_dir results ++max_samples=10
+    nemo-eval eval --cluster local --server-type openai --server-address http://127.0.0.1:8000/v1 \\
+        --model NAME --benchmarks gsm8k:0,math-500:4 --output-dir results ++max_samples=10
 
-Prepares data, starts the sandbox and the server (unless ``--server_address``), generates every
+Prepares data, starts the sandbox and the server (unless ``--server-address``), generates every
 benchmark and seed, grades in the sandbox, prints the summary and writes
 ``<output_dir>/metrics.json``. Every ``++key=value`` goes to the step(s) whose settings have that
 key (generation, evaluation). Everything is checked before anything starts. Re-running the same
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.datasets.spec import BENCHMARKS
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.evaluation.evaluate import check_settings as check_evaluate_settings
@@ -34,23 +35,23 @@ from nemo_eval.run_layout import METRICS_NAME, parse_benchmark_runs
 
 PROG = "nemo-eval eval"
 # settings the launcher sets itself, with the flag to use instead
-LAUNCHER_KEYS = {"server.port": "the launcher's choice of a free port", "server.server_gpus": "--server_gpus",
-                 "server.server_nodes": "--server_nodes", "benchmark": "--benchmarks", "output_dir": "--output_dir", "output_file": "--output_dir",
+LAUNCHER_KEYS = {"server.port": "the launcher's choice of a free port", "server.server_gpus": "--server-gpus",
+                 "server.server_nodes": "--server-nodes", "benchmark": "--benchmarks", "output_dir": "--output-dir", "output_file": "--output-dir",
                  "input_file": "--benchmarks", "inference.random_seed": "--benchmarks NAME:SEEDS",
-                 "server.base_url": "--server_address", "server.server_type": "--server_type", "server.model": "--model",
-                 "prediction_jsonl_files": "--output_dir", "sandbox_address": "the launcher's sandbox",
-                 "code_execution.sandbox_address": "the launcher's sandbox", "dry_run": "--dry_run"}
+                 "server.base_url": "--server-address", "server.server_type": "--server-type", "server.model": "--model",
+                 "prediction_jsonl_files": "--output-dir", "sandbox_address": "the launcher's sandbox",
+                 "code_execution.sandbox_address": "the launcher's sandbox", "dry_run": "--dry-run"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run benchmarks end to end: prepare data, start the code sandbox and the inference server (or "
-                    "use --server_address), generate every benchmark and seed, grade in the sandbox, print the "
+                    "use --server-address), generate every benchmark and seed, grade in the sandbox, print the "
                     "summary and write <output_dir>/metrics.json. ++key=value settings go to the generation and "
                     "evaluation steps (see nemo-eval generate --help, nemo-eval evaluate --help).",
-        epilog="example:\n  nemo-eval eval --server_type openai --server_address http://127.0.0.1:8000/v1 --model NAME "
-               "\\\n      --benchmarks gsm8k:0,math-500:4 --output_dir results ++max_samples=10")
+        epilog="example:\n  nemo-eval eval --server-type openai --server-address http://127.0.0.1:8000/v1 --model NAME "
+               "\\\n      --benchmarks gsm8k:0,math-500:4 --output-dir results ++max_samples=10")
     parser.add_argument("--cluster", default=None, help="cluster config: a name in cluster_configs/ or a YAML path "
                                                         "(default: $NEMO_EVAL_CONFIG, else local)")
     parser.add_argument("--benchmarks", required=True, help="NAME:SEEDS list: gsm8k:0 = greedy only, math-500:4 = "
@@ -121,14 +122,14 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
         raise UserError(f"--server_type {server_type.name} needs GPUs but {cluster.name} has slurm.gpus_per_node: 0; "
                         "set it to the GPUs of a node")
     if args.num_jobs < 1 or args.server_gpus < 0 or args.server_nodes < 1:
-        raise UserError("--num_jobs and --server_nodes must be >= 1, --server_gpus >= 0")
+        raise UserError("--num-jobs and --server-nodes must be >= 1, --server-gpus >= 0")
     if cluster.ssh_tunnel and not args.output_dir.is_absolute():
-        raise UserError("with ssh_tunnel, --output_dir is a path on the cluster and must be absolute")
+        raise UserError("with ssh_tunnel, --output-dir is a path on the cluster and must be absolute")
     output_dir = args.output_dir if cluster.ssh_tunnel else args.output_dir.expanduser().resolve()
     if not cluster.ssh_tunnel:
         check_output_dir(output_dir)
     if cluster.executor == "slurm" and not re.fullmatch(r"[A-Za-z0-9_./+@~-]+", str(output_dir)):
-        raise UserError(f"--output_dir {output_dir} has characters sbatch scripts cannot carry safely (spaces, "
+        raise UserError(f"--output-dir {output_dir} has characters sbatch scripts cannot carry safely (spaces, "
                         "quotes, $, %, ...); use letters, digits and . _ - + @ ~ /")
     python = [cluster.python, "-m"]
     if cluster.executor == "local":
@@ -151,7 +152,7 @@ def check_output_dir(path: Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         where = "is a file" if existing == path else f"cannot be created: {existing} is a file"
-        raise UserError(f"--output_dir {path} {where}, not a directory; give a directory path")
+        raise UserError(f"--output-dir {path} {where}, not a directory; give a directory path")
 
 
 def _normalized_address(address: Optional[str]) -> Optional[str]:
@@ -159,13 +160,13 @@ def _normalized_address(address: Optional[str]) -> Optional[str]:
     if address is None:
         return None
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", address):
-        raise UserError(f"--server_address {address!r} must look like http://HOST:PORT or http://HOST:PORT/v1")
+        raise UserError(f"--server-address {address!r} must look like http://HOST:PORT or http://HOST:PORT/v1")
     address = address.rstrip("/")
     return address if address.endswith("/v1") else address + "/v1"
 
 
 def check_server_reachable(address: str, timeout: float = 10.0) -> None:
-    """A one-line error, before anything starts, when nothing answers at ``--server_address``."""
+    """A one-line error, before anything starts, when nothing answers at ``--server-address``."""
     import urllib.error
     import urllib.request
 
@@ -175,7 +176,7 @@ def check_server_reachable(address: str, timeout: float = 10.0) -> None:
         return  # it answers (401 without a key, 404 on servers without /models, ...): generation says the rest
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise UserError(f"cannot reach the server at {address} ({reason}); start it, or fix --server_address") from None
+        raise UserError(f"cannot reach the server at {address} ({reason}); start it, or fix --server-address") from None
 
 
 def check_slurm_sandbox(cluster: ClusterConfig) -> None:

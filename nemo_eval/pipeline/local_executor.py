@@ -4,7 +4,7 @@ Order: take the output dir (:mod:`ownership`; a second launcher refuses), start 
 start the sandbox at once when some run still needs grading, prepare data (here), find the runs with
 something left to generate and launch the server only if there are any (a process, or a container
 when the cluster config names an image), then for every benchmark and seed generate (a child step)
-and grade (here), ``--num_jobs`` runs at once, generation starting as soon as the server answers and
+and grade (here), ``--num-jobs`` runs at once, generation starting as soon as the server answers and
 grading as soon as the sandbox does; summarize (here). The sandbox and the server are stopped without
 waiting: the watchdog finishes that after the launcher exits, and ends everything the run started if
 the launcher dies (``kill -9`` included). A failed step is reported with how it ended and its log.

@@ -100,7 +100,7 @@ class OutputDirLock:
             owner = _read(fd)
             os.close(fd)
             raise UserError(f"{self.output_dir} is in use by another {owner.get('command', 'nemo-eval run')} "
-                            f"({describe_owner(owner)}); wait for it to finish, stop it, or use another --output_dir") from None
+                            f"({describe_owner(owner)}); wait for it to finish, stop it, or use another --output-dir") from None
         except OSError as exc:
             if exc.errno not in NO_FLOCK:
                 os.close(fd)
@@ -133,11 +133,11 @@ class OutputDirLock:
             if active:
                 raise UserError(f"{self.output_dir} is in use by Slurm jobs {' '.join(active)} (submitted from "
                                 f"{describe_owner(previous)}); "
-                                f"wait for them (or scancel {' '.join(active)}), or use another --output_dir")
+                                f"wait for them (or scancel {' '.join(active)}), or use another --output-dir")
             return
         if not flocked and local_owner_alive(previous):
             raise UserError(f"{self.output_dir} is in use by another {previous.get('command', 'nemo-eval run')} "
-                            f"({describe_owner(previous)}); wait for it to finish, stop it, or use another --output_dir "
+                            f"({describe_owner(previous)}); wait for it to finish, stop it, or use another --output-dir "
                             f"(this file system has no flock: if that run is gone, remove {self.path})")
         print(f"nemo-eval: taking over {self.output_dir} from a run that is gone ({describe_owner(previous)})",
               file=sys.stderr)

@@ -16,10 +16,11 @@ from typing import Callable, Optional
 from nemo_eval.children import RunWatchdog
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, get_server_type
-from nemo_eval.inference.server.launcher import LaunchedServer, free_port, poll_until_healthy, signal_group
+from nemo_eval.inference.server.container import ContainerServer
+from nemo_eval.inference.server.launcher import LaunchedServer
 from nemo_eval.pipeline.cluster_config import ClusterConfig
-from nemo_eval.pipeline.container_server import ContainerServer
 from nemo_eval.pipeline.steps import EvalJob, StepRunner, last_message
+from nemo_eval.processes import free_port, poll_until_healthy, signal_group
 
 SANDBOX_STARTUP_S = 300.0
 
@@ -119,5 +120,5 @@ def start_server(job: EvalJob, runner: StepRunner, cluster: ClusterConfig, watch
 
 
 def existing_server(address: str) -> Service:
-    """A server that is already running (``--server_address``): nothing to start or stop."""
+    """A server that is already running (``--server-address``): nothing to start or stop."""
     return Service("server", address, lambda: None, lambda: None)

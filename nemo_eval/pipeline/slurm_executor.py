@@ -3,7 +3,7 @@ dependent summarize job.
 
 Each eval job starts, as ``srun --overlap`` steps on its nodes, the sandbox and (unless an address
 is given) the inference server in the background, then the client step (``pipeline.worker``) for
-its share of the benchmark x seed runs (``--num_jobs`` splits them round-robin). With a container
+its share of the benchmark x seed runs (``--num-jobs`` splits them round-robin). With a container
 image configured for a role, its step gets pyxis's ``--container-image``/``--container-mounts``;
 without, it runs as a plain process with the configured ``python``. The summarize job runs
 ``summarize_results`` after every eval job succeeded (``--dependency=afterok``). ``--wait`` polls

@@ -24,9 +24,9 @@ from typing import Any, Callable, Optional
 
 from nemo_eval.children import RunWatchdog, spawn
 from nemo_eval.errors import UserError
-from nemo_eval.run_layout import LOGS_DIR, output_path, run_label
-from nemo_eval.inference.server.launcher import signal_group
 from nemo_eval.overrides import hydra_value
+from nemo_eval.processes import signal_group
+from nemo_eval.run_layout import LOGS_DIR, output_path, run_label
 
 PYTHON = [sys.executable, "-m"]
 

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.inference.server import get_server_type
-from nemo_eval.inference.server.launcher import poll_until_healthy
+from nemo_eval.processes import poll_until_healthy
 from nemo_eval.pipeline.run_state import grader, prepare_here
 from nemo_eval.pipeline.steps import EvalJob, StepRunner
 

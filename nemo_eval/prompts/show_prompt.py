@@ -2,7 +2,8 @@
 
 Check a prompt (config, few-shot set, model template) before spending GPU hours:
 ``nemo-eval show-prompt gsm8k ++prompt_config=lm-eval/gsm8k-cot ++examples_type=gsm8k_cot
-++prompt_template=llama3-instruct``.
+++prompt_template=llama3-instruct``. The benchmark is named as in ``nemo-eval generate``: the first word,
+or ``++benchmark=gsm8k``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from nemo_eval.arguments import Parser, benchmark_word
 from nemo_eval.datasets.prepare import load_items
 from nemo_eval.datasets.spec import get_benchmark
 from nemo_eval.errors import UserError, run_main
@@ -25,21 +27,23 @@ from nemo_eval.prompts.builder import PromptSettings, build_prompt, resolve_prom
 class ShowPromptConfig(PromptSettings):
     """Prompt settings plus which item to show."""
 
+    benchmark: Optional[str] = field(default=None, metadata={
+        "help": "benchmark name (see nemo-eval list-benchmarks); also given as the first word: show-prompt gsm8k"})
     split: Optional[str] = field(default=None, metadata={"help": "benchmark split (default: the benchmark's)"})
     index: int = field(default=0, metadata={"help": "position of the item in the split (0-based)"})
     id: Optional[str] = field(default=None, metadata={"help": "pick the item by its id instead of its index"})
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nemo-eval show-prompt",
         description="Print the exact prompt the model would see for one item of a benchmark: the chat messages "
                     "(or, with ++prompt_template, the raw text for a completion endpoint) and the stop strings. "
                     "Prepares the benchmark's data first if needed.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="overrides:\n" + "\n".join(help_lines(ShowPromptConfig)))
-    parser.add_argument("benchmark", help="benchmark name (see nemo-eval list-benchmarks)")
-    parser.add_argument("overrides", nargs="*", metavar="++key=value", help="settings, see below")
+    parser.add_argument("overrides", nargs="*", metavar="BENCHMARK | ++key=value",
+                        help="the benchmark (a name, or ++benchmark=NAME as in nemo-eval generate) and settings, see below")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text: readable with headers; json: the messages/prompt and stop as sent")
     parser.add_argument("--data-dir", type=Path, default=None, help="prepared data directory")
@@ -48,8 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    spec = get_benchmark(args.benchmark)
-    config = parse_overrides(ShowPromptConfig, args.overrides)
+    config = parse_overrides(ShowPromptConfig, benchmark_word(args.overrides))
+    if not config.benchmark:
+        raise UserError("name the benchmark: nemo-eval show-prompt gsm8k (or ++benchmark=gsm8k); "
+                        "nemo-eval list-benchmarks lists them")
+    spec = get_benchmark(config.benchmark)
     resolved = resolve_prompt(config, spec.defaults)
     items = load_items(spec.name, config.split, args.data_dir)
     if config.id is not None:

@@ -13,12 +13,13 @@ import shutil
 import sys
 from typing import Sequence
 
+from nemo_eval.arguments import Parser
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.sandbox.service import DEFAULT_PORT, SANDBOX_MODES, SandboxSettings, run_bwrap_mode, service_modules
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nemo-eval sandbox",
         description="The code-execution sandbox: an HTTP service that runs untrusted code in warm bubblewrap "
                     "jails with no network, their own pid namespace, a uid no other jail on the host holds, a "
@@ -70,10 +71,11 @@ def _announce(settings: SandboxSettings, what: str) -> None:
 
 
 def _start_docker(settings: SandboxSettings, image: str | None) -> int:
+    from nemo_eval.docker_client import docker_client, existing_container
     from nemo_eval.sandbox import docker_mode as dm
 
     stop = dm.StopSignals()
-    client = dm.docker_client()
+    client = docker_client()
     image = image or dm.default_image()
     dm.checked_image(client, image)
     server, hostuids = service_modules(), sys.modules["nemo_eval_sandbox.hostuids"]
@@ -86,7 +88,7 @@ def _start_docker(settings: SandboxSettings, image: str | None) -> int:
     socket_dir, cgroup_dirs = "", {}
     try:
         dm.reap_dead_owners(client)
-        if dm.existing_container(client, name) is not None:
+        if existing_container(client, name) is not None:
             raise UserError(f"a container named {name} already exists (another sandbox start on port "
                             f"{settings.port}?); stop it, or remove it: docker rm -f {name}")
         lock_dir = dm.ensure_uid_lock_dir()

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from nemo_eval.docker_client import docker_client
 from nemo_eval.errors import UserError
 from nemo_eval.resources import bundled_dir
 
@@ -25,18 +26,6 @@ BASE_IMAGE = "nemo-eval-sandbox-base:bookworm"
 # filesystem) remains the one earlier versions build under the same tag on a shared host.
 BASE_PACKAGES = "python3,python3-flask,python3-sympy,gunicorn,bubblewrap"
 DIGEST_LABEL = "nemo-eval.sandbox-digest"
-
-
-def docker_client():
-    """A docker SDK client, or a one-line error saying how to get an engine."""
-    try:
-        import docker
-        client = docker.from_env()
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no usable engine"
-        raise UserError(f"cannot talk to a Docker engine ({type(exc).__name__}); install and start one "
-                        "(apt-get install docker.io; dockerd), or use --mode bwrap") from None
 
 
 def source_files() -> list[Path]:

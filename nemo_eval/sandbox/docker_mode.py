@@ -28,11 +28,10 @@ import tempfile
 import threading
 import time
 from collections import deque
-from typing import Optional
 
+from nemo_eval.docker_client import docker_client, engine_error, is_running, remove_container, stream_logs
 from nemo_eval.errors import Terminated, UserError
-from nemo_eval.sandbox.docker_image import (BASE_IMAGE, DIGEST_LABEL, checked_image, default_image,  # noqa: F401
-                                            docker_client)
+from nemo_eval.sandbox.docker_image import BASE_IMAGE, DIGEST_LABEL, checked_image, default_image  # noqa: F401
 from nemo_eval.sandbox.service import SandboxSettings, service_modules
 
 LABEL = "nemo-eval.sandbox.owner"  # JSON: host, pid, start, boot, socket_dir, cgroups
@@ -76,7 +75,8 @@ def socket_parent() -> str:
     except FileExistsError:
         info = os.lstat(path)
         if not os.path.isdir(path) or os.path.islink(path) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-            raise UserError(f"refusing {path}: it must be a directory of yours that nobody else can write; remove it")
+            raise UserError(f"refusing {path}: it must be a directory of yours that nobody else can write; "
+                            "remove it") from None
     return path
 
 
@@ -88,10 +88,7 @@ def reap_dead_owners(client) -> None:
         except ValueError:
             continue
         if owner_gone(record):
-            try:
-                container.remove(force=True)
-            except Exception:  # noqa: BLE001 - already being removed
-                pass
+            remove_container(container)
             _remove_leftovers(record)
     parent = socket_parent()
     for name in os.listdir(parent):
@@ -172,7 +169,7 @@ def run_container(settings: SandboxSettings, image: str, name: str, socket_dir: 
                                        environment=environment, volumes=[b["bind"] for b in binds.values()])
         api.start(created["Id"])
     except Exception as exc:  # noqa: BLE001 - engine errors of every kind: one line for the user
-        raise UserError(f"cannot start the sandbox container: {' '.join(str(exc).split())[:300]}") from None
+        raise engine_error("start the sandbox container", exc) from None
     return client.containers.get(created["Id"])
 
 
@@ -187,15 +184,14 @@ class ContainerLog:
         threading.Thread(target=self._copy, daemon=True).start()
 
     def _copy(self) -> None:
-        try:
-            for chunk in self.container.logs(stream=True, follow=True):
-                text = chunk.decode("utf-8", "replace")
-                self.lines.extend(line for line in text.splitlines() if line.strip())
-                if self.echo:
-                    sys.stderr.write(text)
-                    sys.stderr.flush()
-        except Exception:  # noqa: BLE001 - the container went away
-            pass
+        stream_logs(self.container, self._take)
+
+    def _take(self, chunk: bytes) -> None:
+        text = chunk.decode("utf-8", "replace")
+        self.lines.extend(line for line in text.splitlines() if line.strip())
+        if self.echo:
+            sys.stderr.write(text)
+            sys.stderr.flush()
 
     def start_echo(self) -> None:
         """From now on copy the log; of what came before, only the warnings."""
@@ -214,14 +210,6 @@ class ContainerLog:
         return f"{what}{': ' + last if last else ''}; see: docker logs {self.container.name}"
 
 
-def _running(container) -> bool:
-    try:
-        container.reload()
-    except Exception:  # noqa: BLE001 - removed already
-        return False
-    return container.status in ("created", "running")
-
-
 def take_lease(path: str, listener: socket.socket, log: ContainerLog, patience: float = 60.0) -> socket.socket:
     """Connect to the container's lease socket, hand over ``listener`` (the service serves on it), and keep
     the connection: the container lives while it is open."""
@@ -235,7 +223,7 @@ def take_lease(path: str, listener: socket.socket, log: ContainerLog, patience: 
             return lease
         except OSError:
             lease.close()
-        if not _running(log.container) or time.monotonic() > deadline:
+        if not is_running(log.container) or time.monotonic() > deadline:
             raise UserError(log.failure("the sandbox container did not start"))
         time.sleep(0.05)
 
@@ -249,10 +237,7 @@ def remove_when_gone(container, patience: float = 30.0) -> None:
         except Exception:  # noqa: BLE001 - gone
             return
         time.sleep(0.1)
-    try:
-        container.remove(force=True)
-    except Exception:  # noqa: BLE001
-        pass
+    remove_container(container)
 
 
 class StopSignals:
@@ -288,14 +273,14 @@ def wait_healthy(url: str, log: ContainerLog, stop: StopSignals) -> None:
                 return
         except (requests.RequestException, ValueError):
             pass
-        if not _running(log.container):
+        if not is_running(log.container):
             raise UserError(log.failure("the sandbox container stopped"))
         time.sleep(0.1)
 
 
 def watch(log: ContainerLog, stop: StopSignals) -> None:
     """Return never; a one-line error once the container stops (or the stop signal's exception)."""
-    while _running(log.container):
+    while is_running(log.container):
         stop.check()
         time.sleep(1)
     raise UserError(log.failure("the sandbox container stopped"))
@@ -307,10 +292,3 @@ def prepare_socket_dir(port: int) -> str:
     with open(os.path.join(path, "owner.json"), "w") as handle:
         json.dump(owner_record(), handle)
     return path
-
-
-def existing_container(client, name: str) -> Optional[object]:
-    try:
-        return client.containers.get(name)
-    except Exception:  # noqa: BLE001 - no such container
-        return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli, single_error_line, cli_env
+from helpers import run_cli, single_error_line
 from nemo_eval.evaluation.code_grader import build_test_program, extract_code
 
 
@@ -104,6 +104,7 @@ def test_rerun_is_a_noop_and_the_rewrite_is_atomic(prepared_data, sandbox_url, t
     assert [p.name for p in tmp_path.iterdir()] == ["h.jsonl"], "no temporary files left behind"
 
 
+@pytest.mark.slow
 def test_evaluate_errors(tmp_path):
     missing = run_cli("evaluate", f"++prediction_jsonl_files=[{tmp_path / 'nope.jsonl'}]")
     assert missing.returncode == 2 and "not found" in single_error_line(missing.stderr)

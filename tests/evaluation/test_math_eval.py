@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import REPO, run_cli, single_error_line
+from helpers import run_cli, single_error_line
 from nemo_eval.evaluation import math_grader
 from nemo_eval.evaluation.answer_extraction import ExtractionConfig
 from nemo_eval.evaluation.api import math_equal_batch, math_verdicts
@@ -79,6 +79,7 @@ def test_cases_written_blind(sandbox_url):
     assert not wrong_verdicts(cases, verdicts, "response")
 
 
+@pytest.mark.slow
 def test_a_local_worker_that_hangs_is_killed_and_the_rest_is_decided():
     # a pair stuck where the per-pair timer cannot reach it (signals ignored): only the hard deadline ends it
     hanging = ("import json, signal, sys\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"

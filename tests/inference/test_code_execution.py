@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from helpers import cli_env, openai_test_server, run_cli, single_error_line
 
 CODE_ARGS = ["++prompt_config=generic/math-with-code", "++prompt_template=chatml", "++code_execution.enabled=true"]
@@ -49,6 +51,7 @@ def test_execution_limit_zero_runs_nothing(prepared_data, sandbox_url, tmp_path)
     assert all(r["num_code_executions"] == 0 and "FAKE" in r["generation"] for r in rows)
 
 
+@pytest.mark.slow
 def test_code_execution_errors(prepared_data, tmp_path):
     env = cli_env(prepared_data)
     with openai_test_server("--script", "code") as url:

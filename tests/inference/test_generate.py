@@ -50,6 +50,7 @@ def test_faults_are_retried_and_every_item_completes(prepared_data, tmp_path):
         assert "error" not in row and row["expected_answer"]  # input fields kept
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(prepared_data, tmp_path):
     env = cli_env(prepared_data)
     reference, output = tmp_path / "reference.jsonl", tmp_path / "killed.jsonl"

@@ -10,12 +10,13 @@ import urllib.request
 
 import pytest
 
-from helpers import REPO, cli_env, run_cli, single_error_line
+from helpers import REPO, cli_env, run_cli
 from nemo_eval.errors import UserError
 from nemo_eval.run_layout import output_name, parse_benchmark_runs
 from nemo_eval.inference.server import SERVERS, get_server_type
 from nemo_eval.inference.server.base import LaunchArgs, ServerType
-from nemo_eval.inference.server.launcher import LaunchedServer, free_port
+from nemo_eval.inference.server.launcher import LaunchedServer
+from nemo_eval.processes import free_port
 
 
 ARGS = LaunchArgs(model="/models/llama-8b", port=5000, gpus=8, nodes=2, seed=3, extra_args="--max-model-len 8192")
@@ -92,6 +93,7 @@ def test_benchmark_run_specs():
         parse_benchmark_runs("gsm8k:two")
 
 
+@pytest.mark.slow
 def test_embedded_llamacpp_generates_with_the_real_default_model(prepared_data, tmp_path):
     """SmolLM2-135M on the CPU through llama.cpp: a real model, kept to a few short generations."""
     output = tmp_path / "gsm8k" / "output-greedy.jsonl"
@@ -117,6 +119,7 @@ def test_embedded_server_with_a_missing_model_file(prepared_data, tmp_path):
     assert "/no/such.gguf not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_tears_down_the_launched_server(prepared_data, tmp_path):
     """A terminated run (Slurm cancel, kill) still stops its server and keeps what it wrote."""
     import re
@@ -143,6 +146,7 @@ def test_sigterm_tears_down_the_launched_server(prepared_data, tmp_path):
     assert all(json.loads(line)["generation"] is not None for line in partial.read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_the_embedded_server_dies_with_a_killed_generate_step(prepared_data, tmp_path):
     """kill -9 of `nemo-eval generate` while its launched llama.cpp server runs: the server goes too."""
     import os

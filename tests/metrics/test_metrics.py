@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_env, run_cli, single_error_line
+from helpers import run_cli, single_error_line
 from nemo_eval.metrics.compute import compute_metrics
 from nemo_eval.metrics.estimators import majority_credit, pass_at_k, wilson_interval
 

@@ -114,7 +114,7 @@ def test_dry_run_prints_the_steps_and_runs_nothing(tmp_path):
     (["--benchmarks", "gsm9k:0"], "unknown benchmark"),
     (["--benchmarks", "gsm8k:x"], "must be an integer"),
     (["--benchmarks", "gsm8k:0", "++max_sample=3"], "unknown setting 'max_sample'"),
-    (["--benchmarks", "gsm8k:0", "++output_dir=x"], "use --output_dir"),
+    (["--benchmarks", "gsm8k:0", "++output_dir=x"], "use --output-dir"),
     (["--benchmarks", "gsm8k:0", "--server_type", "vllm"], "needs GPUs"),
     (["--benchmarks", "gsm8k:0", "--server_type", "openai"], "give --server_address"),
     (["--benchmarks", "gsm8k:0", "--cluster", "nowhere"], "unknown cluster config 'nowhere'"),
@@ -140,6 +140,7 @@ def test_cluster_config_keys_are_checked(tmp_path):
     assert via_env.returncode == 2 and "sandbox_mod" in single_error_line(via_env.stderr)
 
 
+@pytest.mark.docker
 def test_local_launched_server_in_a_docker_container(prepared_data, sandbox_url, tmp_path):
     """The embedded server, run from an image (the sandbox's Debian base) with this checkout and its
     site-packages mounted: the launcher starts the container, waits for health, and removes it."""
@@ -180,6 +181,7 @@ def test_local_launched_server_in_a_docker_container(prepared_data, sandbox_url,
     assert "server at" not in again.stderr and "started llamacpp" not in again.stderr     # no server launched
 
 
+@pytest.mark.slow
 def test_a_killed_step_is_reported_by_its_signal_not_its_progress_bar(prepared_data, tmp_path):
     out = tmp_path / "r"
     with openai_test_server("--delay", "0.5") as url:

@@ -63,6 +63,7 @@ def _owner(out: Path) -> dict:
         return {}
 
 
+@pytest.mark.bwrap
 def test_one_launcher_per_output_dir_and_a_killed_ones_lock_is_taken_over(prepared_data, tmp_path):
     out = tmp_path / "r"
     env = cli_env(prepared_data)
@@ -92,6 +93,8 @@ def _graded(out: Path) -> dict[str, list[dict]]:
             for p in sorted(out.glob("*/output-*.jsonl"))}
 
 
+@pytest.mark.bwrap
+@pytest.mark.slow
 def test_sigkill_at_random_points_leaves_nothing_and_the_rerun_gives_identical_metrics(prepared_data, tmp_path):
     """Ten SIGKILLs of the launcher, each at a random moment of a run (data preparation, sandbox start,
     generation of a greedy and a sampled GSM8K run and of HumanEval, grading in the sandbox, summary):
@@ -124,6 +127,7 @@ def test_sigkill_at_random_points_leaves_nothing_and_the_rerun_gives_identical_m
     assert not list(out.glob("*/*.partial"))
 
 
+@pytest.mark.docker
 def test_sigkill_with_a_docker_mode_sandbox_leaves_no_container(prepared_data, tmp_path):
     """The sandbox in docker mode: after a SIGKILL of the launcher, the `sandbox start` child dies with it
     and its container goes. A kill while the container is being created relies on the sandbox's own lease
@@ -200,6 +204,7 @@ def test_slurm_with_a_bwrap_sandbox_as_a_non_root_user_is_refused_before_submitt
     assert "sandbox_mode: docker" in line and not out.exists()
 
 
+@pytest.mark.docker
 @pytest.mark.usefixtures("slurm_up")
 def test_scancel_with_a_docker_mode_sandbox_leaves_no_container(prepared_data, tmp_path):
     """sandbox_mode: docker in a Slurm job: after scancel, the sandbox's container goes too. Slurm ends the

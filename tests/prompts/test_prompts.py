@@ -161,3 +161,17 @@ def test_show_prompt_errors(prepared_data, args, message):
     result = run_cli("show-prompt", *args, env=cli_env(prepared_data))
     assert result.returncode == 2
     assert message in single_error_line(result.stderr)
+
+
+def test_show_prompt_and_generate_name_the_benchmark_the_same_way(prepared_data, tmp_path):
+    env = cli_env(prepared_data)
+    by_word = run_cli("show-prompt", "gsm8k", "++index=2", env=env)
+    by_setting = run_cli("show-prompt", "++benchmark=gsm8k", "++index=2", env=env)
+    assert by_word.returncode == 0 and by_word.stdout == by_setting.stdout
+    dry = run_cli("generate", "gsm8k", f"++output_dir={tmp_path / 'r'}", "++dry_run=true", env=env)
+    assert dry.returncode == 0 and "Janet" in dry.stdout, dry.stderr
+    for command in ("show-prompt", "generate"):
+        twice = run_cli(command, "gsm8k", "++benchmark=math-500", env=env)
+        assert twice.returncode == 2 and "named twice" in single_error_line(twice.stderr)
+    missing = run_cli("show-prompt", env=env)
+    assert missing.returncode == 2 and "name the benchmark" in single_error_line(missing.stderr)

@@ -7,6 +7,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from nemo_eval.sandbox import SandboxClient
 from sandbox_support import require, sandbox_service, start_sandbox, stop_sandbox
 
@@ -17,6 +19,7 @@ def load(url: str, executions: int) -> list[dict]:
     return SandboxClient(url, max_concurrency=8).execute_many([{"code": PROGRAM, "timeout": 30}] * executions)
 
 
+@pytest.mark.docker
 def test_services_in_both_modes_never_touch_each_others_executions(sandbox_url, tmp_path):
     require("docker")
     # a second bwrap service as a new user would start it, in another work directory (which used to

@@ -124,6 +124,7 @@ def test_health_answers_while_every_jail_is_busy_and_requests_queue(sandbox_mode
         assert [r["stdout"] for r in load.result()] == ["slept\n"] * 40
 
 
+@pytest.mark.bwrap
 def test_a_full_queue_answers_503_with_retry_after_and_the_client_waits_its_turn():
     with sandbox_service("bwrap", "--workers", "1", "--max-queue", "1") as (_, url):
         slow = {"generated_code": "import time\ntime.sleep(2)\nprint('done')", "timeout": 10}

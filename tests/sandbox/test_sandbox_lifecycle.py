@@ -21,7 +21,8 @@ from sandbox_support import (jail_uids, own_cgroup, process_start_time, program_
                              stderr_of, stop_sandbox)
 
 
-@pytest.mark.parametrize("mode", ["bwrap", "docker"])
+@pytest.mark.parametrize("mode", [pytest.param("bwrap", marks=pytest.mark.bwrap),
+                                  pytest.param("docker", marks=pytest.mark.docker)])
 def test_a_busy_port_is_one_line_and_exit_2(mode):
     require(mode)
     with socket.socket() as taken:
@@ -33,6 +34,7 @@ def test_a_busy_port_is_one_line_and_exit_2(mode):
     assert result.returncode == 2 and f"127.0.0.1:{port}" in line and "--port" in line and "listening" not in line
 
 
+@pytest.mark.bwrap
 def test_a_bad_setting_is_one_line_and_exit_2():
     require("bwrap")
     result = run_cli("sandbox", "start", "--port", str(free_port()), "--disk-mb", "0")
@@ -57,6 +59,7 @@ def _socket_dirs(port: int) -> list[str]:
     return glob.glob(os.path.join(tempfile.gettempdir(), f"nemo-eval-sandbox-sockets-{os.getuid()}", f"{port}-*"))
 
 
+@pytest.mark.docker
 def test_docker_container_and_socket_dir_die_with_a_sigkilled_start():
     require("docker")
     proc, url = start_sandbox("docker")
@@ -71,6 +74,7 @@ def test_docker_container_and_socket_dir_die_with_a_sigkilled_start():
     assert _wait_until(lambda: not program_processes(uids))
 
 
+@pytest.mark.docker
 def test_docker_sigterm_stops_cleanly_and_a_custom_tag_works():
     require("docker")
     tag = f"nemo-eval-sandbox-test:{os.getpid()}"
@@ -89,6 +93,7 @@ def test_docker_sigterm_stops_cleanly_and_a_custom_tag_works():
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
 
 
+@pytest.mark.docker
 def test_images_are_tagged_by_the_digest_of_their_code():
     require("docker")  # builds this code's image under its default tag
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -100,6 +105,7 @@ def test_images_are_tagged_by_the_digest_of_their_code():
     assert label == source_digest()
 
 
+@pytest.mark.bwrap
 def test_a_crashed_services_leftovers_are_reclaimed_by_the_next_start():
     require("bwrap")
     proc, url = start_sandbox("bwrap")
@@ -120,6 +126,7 @@ def test_a_crashed_services_leftovers_are_reclaimed_by_the_next_start():
     assert not glob.glob(mine + "*"), "a service stopped by SIGTERM removes its own cgroups"
 
 
+@pytest.mark.bwrap
 def test_start_with_python_m_nemo_eval_sandbox_module(tmp_path):
     """The service package also runs on its own (as in the container): same one-line errors."""
     require("bwrap")
@@ -132,6 +139,7 @@ def test_start_with_python_m_nemo_eval_sandbox_module(tmp_path):
     assert result.returncode == 2 and "choose another --port" in single_error_line(result.stderr)
 
 
+@pytest.mark.bwrap
 def test_without_cgroups_it_says_so_and_rlimits_still_contain_everything(tmp_path):
     """Where no cgroup can be created (here: an unusable delegated directory) the service warns and
     falls back to rlimits: memory per process, processes per uid; threads still fit."""
@@ -159,6 +167,7 @@ def test_without_cgroups_it_says_so_and_rlimits_still_contain_everything(tmp_pat
         stop_sandbox(proc)
 
 
+@pytest.mark.docker
 def test_a_starting_docker_sandbox_reaps_what_dead_owners_left():
     """A container and a socket directory whose sandbox start died on this boot (a pid that no longer
     runs) are removed by the next start, whatever its port."""

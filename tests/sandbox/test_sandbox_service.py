@@ -222,6 +222,7 @@ def test_docker_mode_runs_without_network_on_a_read_only_root(sandbox_mode_url):
     assert inspect.stdout.split() == ["none", "true", "4096"]
 
 
+@pytest.mark.docker
 def test_docker_mode_without_an_image_says_how_to_build_it(tmp_path):
     import shutil
 
@@ -252,6 +253,7 @@ def test_output_just_over_the_cap_keeps_its_end(sandbox_mode_url):
     assert result["stdout"].startswith("xxx") and result["stdout"].endswith("xxx\nTHE-END\n")
 
 
+@pytest.mark.bwrap
 def test_an_insecure_state_dir_is_refused(tmp_path):
     """A state directory someone else could write to would let them aim root's file operations anywhere."""
     if os.geteuid() != 0:

@@ -12,7 +12,7 @@ the sandbox the launcher's own (bwrap mode: run as root). When ``lm_eval`` (lm-e
 importable, its ``gsm8k`` task runs on the same server, data read from the same mirror, with the same
 10 / 1,319 items, for reference.
 
-Usage: ``NEMO_EVAL_DATA_MIRROR=/path/to/mirror python benchmarks/launcher_overhead.py [--repeats 3]
+Usage: ``NEMO_EVAL_DATA_MIRROR=/path/to/mirror python perf/launcher_overhead.py [--repeats 3]
 [--lm-eval-python /path/to/venv-with-lm-eval/bin/python]``
 """
 
@@ -22,21 +22,16 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from nemo_eval.processes import free_port, poll_until_healthy  # noqa: E402
 
 
 def start_test_server(answers: Path) -> tuple[subprocess.Popen, str]:
@@ -44,12 +39,8 @@ def start_test_server(answers: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "openai_test_server.py"), "--port", str(port),
                              "--answers-jsonl", str(answers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(root + "/health", timeout=1).read()
-            return proc, root + "/v1"
-        except OSError:
-            time.sleep(0.05)
+    if poll_until_healthy(root + "/health", 10.0, proc.poll, interval=0.05) is None:
+        return proc, root + "/v1"
     proc.kill()
     raise SystemExit("the test server did not start")
 
@@ -64,8 +55,8 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 
 def nemo_eval(url: str, out: Path, items: int, env: dict[str, str]) -> float:
-    command = [sys.executable, "-m", "nemo_eval", "eval", "--server_address", url, "--model", "test-model",
-               "--benchmarks", "gsm8k:0", "--output_dir", str(out), f"++max_samples={items}"]
+    command = [sys.executable, "-m", "nemo_eval", "eval", "--server-address", url, "--model", "test-model",
+               "--benchmarks", "gsm8k:0", "--output-dir", str(out), f"++max_samples={items}"]
     return timed(command, env)
 
 

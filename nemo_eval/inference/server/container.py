@@ -1,8 +1,11 @@
 """A launched inference server in a Docker container (local executor, ``containers:`` in the config).
 
+The container twin of :class:`~nemo_eval.inference.server.launcher.LaunchedServer`: same server
+types, same health check, same start/stop contract.
+
 The server's own launch command runs in the configured image with host networking (so it answers
 on 127.0.0.1:<port> like a process would), the config's mounts and env vars, and GPUs requested
-through the engine when ``--server_gpus`` is set. Its output streams to the server log; the
+through the engine when ``--server-gpus`` is set. Its output streams to the server log; the
 container is stopped and removed on success, failure, Ctrl-C and SIGTERM. It carries the labels the
 launcher gives it (``nemo-eval.run``, ``nemo-eval.output-dir``), so the run's watchdog, or the next run
 on the same output dir, removes it when the launcher was killed.
@@ -16,9 +19,13 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from nemo_eval.docker_client import (docker_client, engine_error, exit_code, gpu_requests, remove_container,
+                                     stream_logs)
 from nemo_eval.errors import UserError
 from nemo_eval.inference.server.base import LaunchArgs, ServerType
-from nemo_eval.inference.server.launcher import log_tail, poll_until_healthy
+from nemo_eval.processes import log_tail, poll_until_healthy
+
+NO_ENGINE_HINT = "or run the server as a process (remove it from containers: in the cluster config)"
 
 
 class ContainerServer:
@@ -46,19 +53,13 @@ class ContainerServer:
 
     def launch(self) -> str:
         """Start the container (labelled with the run, for reaping); returns its id at once."""
-        from nemo_eval.sandbox.docker_mode import docker_client
-
-        client = docker_client()
+        client = docker_client(NO_ENGINE_HINT)
         volumes = {}
         for mount in self.mounts:
             source, _, rest = mount.partition(":")
             target, _, mode = rest.partition(":")
             volumes[source] = {"bind": target, "mode": mode or "rw"}
-        requests = []
-        if self.args.gpus:
-            import docker
-
-            requests = [docker.types.DeviceRequest(count=self.args.gpus, capabilities=[["gpu"]])]
+        requests = gpu_requests(self.args.gpus)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"$ docker run {self.image} {' '.join(self.command)}\n".encode())
@@ -67,25 +68,22 @@ class ContainerServer:
                                                    volumes=volumes, environment=self.env, device_requests=requests,
                                                    name=f"nemo-eval-server-{self.args.port}", labels=self.labels)
         except Exception as exc:  # noqa: BLE001 - engine errors of every kind: one line for the user
-            raise UserError(f"cannot start the {self.server_type.name} container from {self.image}: "
-                            f"{' '.join(str(exc).split())[:300]}") from None
+            raise engine_error(f"start the {self.server_type.name} container from {self.image}", exc) from None
         threading.Thread(target=self._copy_logs, daemon=True).start()
         print(f"nemo-eval: started {self.server_type.name} server in container {self.container.short_id} "
               f"({self.image}), log: {self.log_path}", file=sys.stderr)
         return self.container.id
 
     def _copy_logs(self) -> None:
-        try:
-            with open(self.log_path, "ab") as log:
-                for chunk in self.container.logs(stream=True, follow=True):
-                    log.write(chunk)
-                    log.flush()
-        except Exception:  # noqa: BLE001 - the container went away: nothing more to copy
-            pass
+        with open(self.log_path, "ab") as log:
+            def write(chunk: bytes) -> None:
+                log.write(chunk)
+                log.flush()
+
+            stream_logs(self.container, write)
 
     def _exit_code(self) -> Optional[int]:
-        self.container.reload()
-        return self.container.attrs.get("State", {}).get("ExitCode", 0) if self.container.status == "exited" else None
+        return exit_code(self.container)
 
     def wait_healthy(self) -> None:
         """Block until the server in the container answers its health check."""
@@ -105,13 +103,5 @@ class ContainerServer:
 
     def __exit__(self, *exc_info: object) -> None:
         container, self.container = self.container, None
-        if container is None:
-            return
-        try:
-            container.stop(timeout=20)
-        except Exception:  # noqa: BLE001 - already stopped
-            pass
-        try:
-            container.remove(force=True)
-        except Exception:  # noqa: BLE001 - already removed
-            pass
+        if container is not None:
+            remove_container(container, stop_timeout=20)

@@ -12,7 +12,7 @@ is missing), send the same chat requests with:
 - ``openai-sdk``: the ``openai`` package's AsyncOpenAI, for reference.
 
 Prints requests/s and the ratio to ``raw`` at each concurrency, then the peak RSS of
-``nemo-eval generate`` over 50,000 prompts. Usage: ``python benchmarks/generation_client.py``.
+``nemo-eval generate`` over 50,000 prompts. Usage: ``python perf/generation_client.py``.
 """
 
 from __future__ import annotations
@@ -30,14 +30,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from nemo_eval.processes import free_port  # noqa: E402
 BODY = {"model": "instant", "messages": [{"role": "user", "content": "What is 6 times 7? " * 8}],
         "max_tokens": 16, "temperature": 0.0}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 PY_SERVER = r'''
@@ -62,12 +59,12 @@ async def main():
     server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=1024)
     await server.serve_forever()
 asyncio.run(main())
-'''
+'''  # noqa: E501 - the server's canned response is one line
 
 
 def start_server(port: int) -> tuple[subprocess.Popen, str]:
     if shutil.which("node"):
-        proc, kind = subprocess.Popen(["node", str(REPO / "benchmarks" / "instant_server.js"), str(port)]), "node"
+        proc, kind = subprocess.Popen(["node", str(REPO / "perf" / "instant_server.js"), str(port)]), "node"
     else:
         proc, kind = subprocess.Popen([sys.executable, "-c", PY_SERVER, str(port)]), "python-asyncio"
     deadline = time.monotonic() + 20
@@ -77,7 +74,7 @@ def start_server(port: int) -> tuple[subprocess.Popen, str]:
             return proc, kind
         except OSError:
             if time.monotonic() > deadline:
-                raise RuntimeError("instant server did not start")
+                raise RuntimeError("instant server did not start") from None
             time.sleep(0.05)
 
 

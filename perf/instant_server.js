@@ -1,5 +1,5 @@
 // A local OpenAI-compatible server that answers instantly (one process), for client benchmarks.
-// Usage: node benchmarks/instant_server.js PORT
+// Usage: node perf/instant_server.js PORT
 const http = require('http');
 const port = parseInt(process.argv[2], 10);
 const completion = JSON.stringify({

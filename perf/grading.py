@@ -15,7 +15,7 @@ nothing. Both graders do the whole job (extract, then decide); ours decides in t
 (``pip install 'math-verify[antlr4_13_2]'``) runs in this process, one case after the other, as it is
 normally used. Prints cases/s of each and the ratio.
 
-Usage: ``python benchmarks/grading.py --sandbox http://127.0.0.1:6000 --local``
+Usage: ``python perf/grading.py --sandbox http://127.0.0.1:6000 --local``
 """
 
 from __future__ import annotations

@@ -8,13 +8,12 @@ hits all of them alike. Then the same trivial program with ``--burst`` (200) req
 once: latency p50/p99 for each, and how long ``/health`` took meanwhile (the slowest of its probes).
 Needs root and bubblewrap for bwrap mode; docker mode is measured when an engine and the image
 (``nemo-eval sandbox build --make-base``) are there.
-Usage: ``sudo python benchmarks/sandbox_throughput.py [--executions 300] [--workers 4] [--burst 200]``.
+Usage: ``sudo python perf/sandbox_throughput.py [--executions 300] [--workers 4] [--burst 200]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,18 +27,13 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from nemo_eval.processes import free_port  # noqa: E402
 from nemo_eval.sandbox import SandboxClient  # noqa: E402
 
 PROGRAMS = {
     "trivial": "print(1)",
     "cpu-bound": "print(sum(i * i for i in range(300_000)))",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Cell:
