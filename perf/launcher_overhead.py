@@ -7,7 +7,7 @@ Two measurements, each the best of ``--repeats`` runs with a fresh output direct
   the sandbox's start and stop, data checks, the summary);
 - **full GSM8K**: the same command on all 1,319 test items (generation + grading in the sandbox).
 
-The server is ``tests/openai_test_server.py`` (answers ``\\boxed{expected}`` for half of the items),
+The server is ``tests/support/openai_test_server.py`` (answers ``\\boxed{expected}`` for half of the items),
 the sandbox the launcher's own (bwrap mode: run as root). When ``lm_eval`` (lm-evaluation-harness) is
 importable, its ``gsm8k`` task runs on the same server, data read from the same mirror, with the same
 10 / 1,319 items, for reference.
@@ -36,7 +36,7 @@ from nemo_eval.processes import free_port, poll_until_healthy  # noqa: E402
 
 def start_test_server(answers: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "openai_test_server.py"), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "support" / "openai_test_server.py"), "--port", str(port),
                              "--answers-jsonl", str(answers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = f"http://127.0.0.1:{port}"
     if poll_until_healthy(root + "/health", 10.0, proc.poll, interval=0.05) is None:

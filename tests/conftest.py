@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))  # the tests' helpers
 
 from helpers import MIRROR_BENCHMARKS, cli_env, run_cli  # noqa: E402
 from sandbox_support import require, start_sandbox, stop_sandbox  # noqa: E402

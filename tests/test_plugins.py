@@ -118,7 +118,7 @@ def make_plugin(root: Path) -> Path:
     answers = source / "answers.jsonl"
     answers.write_text("".join(json.dumps({"problem": r["problem"], "expected_answer": r["answer"]}) + "\n" for r in QUIZ))
     (plugin / "choice.py").write_text(CHOICE_PLUGIN)
-    (plugin / "quizserve.py").write_text(SERVER_PLUGIN.format(script=str(REPO / "tests" / "openai_test_server.py"),
+    (plugin / "quizserve.py").write_text(SERVER_PLUGIN.format(script=str(REPO / "tests" / "support" / "openai_test_server.py"),
                                                               answers=str(answers)))
     return plugin
 
@@ -177,7 +177,7 @@ def test_a_plugin_folder_adds_every_kind_of_thing(plugin_env, tmp_path):
                        f"env_vars:\n  NEMO_EVAL_PLUGINS: {plugin_env['NEMO_EVAL_PLUGINS']}\n")
     script = ok("eval", "--cluster", str(cluster), "--server_type", "quizserve", "--model", "m", "--benchmarks",
                 "quiz:0", "--output_dir", str(tmp_path / "r"), "--dry_run", env=plugin_env)
-    assert f"--container-image=registry/quizserve:1 python3 {REPO / 'tests' / 'openai_test_server.py'}" in script
+    assert f"--container-image=registry/quizserve:1 python3 {REPO / 'tests' / 'support' / 'openai_test_server.py'}" in script
 
 
 def test_without_the_plugin_its_names_are_unknown_and_say_how_to_add_them(tmp_path):

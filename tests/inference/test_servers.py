@@ -53,7 +53,7 @@ def test_launch_command_lines(name, expected):
 
 
 def _test_server_type(extra: list[str]) -> ServerType:
-    script = str(REPO / "tests" / "openai_test_server.py")
+    script = str(REPO / "tests" / "support" / "openai_test_server.py")
     return ServerType(name="fake", description="the test server", needs_gpu=False,
                       command=lambda a: [sys.executable, script, "--port", str(a.port), *extra])
 

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from nemo_eval.processes import free_port, poll_until_healthy
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 MIRROR_BENCHMARKS = ["aime24", "amc23", "asdiv", "gsm8k", "humaneval", "math-500", "mbpp", "svamp"]
 
 
@@ -64,9 +64,9 @@ def single_error_line(stderr: str) -> str:
 
 @contextmanager
 def openai_test_server(*args: str) -> Iterator[str]:
-    """Start tests/openai_test_server.py on a free port; yield its base URL (``.../v1``)."""
+    """Start tests/support/openai_test_server.py on a free port; yield its base URL (``.../v1``)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "openai_test_server.py"), "--port", str(port), *args],
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "support" / "openai_test_server.py"), "--port", str(port), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     root = f"http://127.0.0.1:{port}"
     try:

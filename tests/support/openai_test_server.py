@@ -1,6 +1,6 @@
 """A small, real OpenAI-compatible HTTP server for tests, with fault injection.
 
-Run: ``python tests/openai_test_server.py --port 8123 [--faults 429:0.2,500:0.1,hang:0.05,garbage:0.05,drop:0.05]``
+Run: ``python tests/support/openai_test_server.py --port 8123 [--faults 429:0.2,500:0.1,hang:0.05,garbage:0.05,drop:0.05]``
 
 Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``,
 ``POST /v1/completions``, ``GET /stats`` (request counts per prompt), ``POST /stats/reset``.
