@@ -56,16 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "(default: $NEMO_EVAL_CONFIG, else local)")
     parser.add_argument("--benchmarks", required=True, help="NAME:SEEDS list: gsm8k:0 = greedy only, math-500:4 = "
                                                             "greedy + 4 sampled runs (seeds 0-3)")
-    parser.add_argument("--output_dir", required=True, type=Path, help="where outputs, logs and metrics.json go")
+    parser.add_argument("--output-dir", required=True, type=Path, help="where outputs, logs and metrics.json go")
     parser.add_argument("--model", default=None, help="model path (launched servers) or name (existing endpoints)")
-    parser.add_argument("--server_type", default="openai", help=server_types_help())
-    parser.add_argument("--server_address", default=None, help="base URL of a running OpenAI-compatible server")
-    parser.add_argument("--server_gpus", type=int, default=0, help="GPUs for a launched server")
-    parser.add_argument("--server_nodes", type=int, default=1, help="nodes for a launched server")
-    parser.add_argument("--server_args", default="", help="extra command-line arguments for a launched server "
+    parser.add_argument("--server-type", default="openai", help=server_types_help())
+    parser.add_argument("--server-address", default=None, help="base URL of a running OpenAI-compatible server")
+    parser.add_argument("--server-gpus", type=int, default=0, help="GPUs for a launched server")
+    parser.add_argument("--server-nodes", type=int, default=1, help="nodes for a launched server")
+    parser.add_argument("--server-args", default="", help="extra command-line arguments for a launched server "
                                                            "(e.g. \"--max-model-len 8192\")")
-    parser.add_argument("--num_jobs", type=int, default=1, help="benchmark x seed runs at once")
-    parser.add_argument("--dry_run", action="store_true", help="print the steps (Slurm: the sbatch scripts) and run nothing")
+    parser.add_argument("--num-jobs", type=int, default=1, help="benchmark x seed runs at once")
+    parser.add_argument("--dry-run", action="store_true", help="print the steps (Slurm: the sbatch scripts) and run nothing")
     parser.add_argument("--wait", action="store_true", help="Slurm: wait for the jobs and exit with their outcome")
     return parser
 
@@ -107,19 +107,19 @@ def plan_job(args: argparse.Namespace, overrides: list[str], cluster: ClusterCon
     check_settings(generate_settings)
     check_evaluate_settings(parse_settings(evaluation))
     if generate_settings.server.server_args and args.server_args:
-        raise UserError("give launched-server arguments once: --server_args or ++server.server_args")
+        raise UserError("give launched-server arguments once: --server-args or ++server.server_args")
     address = _normalized_address(args.server_address)
     server_type = get_server_type(args.server_type)
     if address is None and not server_type.launchable:
-        raise UserError(f"--server_type {server_type.name} uses an existing endpoint: give --server_address "
+        raise UserError(f"--server-type {server_type.name} uses an existing endpoint: give --server-address "
                         f"(or pick a server type to launch: {', '.join(launchable_server_types())})")
     if args.server_address is None and server_type.needs_gpu and args.server_gpus < 1:
         cpu = [name for name in launchable_server_types() if not get_server_type(name).needs_gpu]
-        raise UserError(f"--server_type {server_type.name} needs GPUs: set --server_gpus (server types without GPUs: "
+        raise UserError(f"--server-type {server_type.name} needs GPUs: set --server-gpus (server types without GPUs: "
                         f"{', '.join(cpu)})")
     if (args.server_address is None and cluster.executor == "slurm" and args.server_gpus
             and cluster.slurm.gpus_per_node < 1):
-        raise UserError(f"--server_type {server_type.name} needs GPUs but {cluster.name} has slurm.gpus_per_node: 0; "
+        raise UserError(f"--server-type {server_type.name} needs GPUs but {cluster.name} has slurm.gpus_per_node: 0; "
                         "set it to the GPUs of a node")
     if args.num_jobs < 1 or args.server_gpus < 0 or args.server_nodes < 1:
         raise UserError("--num-jobs and --server-nodes must be >= 1, --server-gpus >= 0")

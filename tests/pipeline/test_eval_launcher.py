@@ -116,7 +116,7 @@ def test_dry_run_prints_the_steps_and_runs_nothing(tmp_path):
     (["--benchmarks", "gsm8k:0", "++max_sample=3"], "unknown setting 'max_sample'"),
     (["--benchmarks", "gsm8k:0", "++output_dir=x"], "use --output-dir"),
     (["--benchmarks", "gsm8k:0", "--server_type", "vllm"], "needs GPUs"),
-    (["--benchmarks", "gsm8k:0", "--server_type", "openai"], "give --server_address"),
+    (["--benchmarks", "gsm8k:0", "--server_type", "openai"], "give --server-address"),
     (["--benchmarks", "gsm8k:0", "--cluster", "nowhere"], "unknown cluster config 'nowhere'"),
     (["--benchmarks", "gsm8k:0,gsm8k:2", "--server_address", "http://h:1"], "names a benchmark twice"),
     (["--benchmarks", "gsm8k:0", "--server_address", "localhost:8000"], "must look like http://HOST:PORT"),
