@@ -6,15 +6,16 @@ and an unprivileged uid that no other jail on the host holds. This program is th
 creates a user namespace of its own (so it may mount and create namespaces; user namespaces below it
 are forbidden) and forks the *agent* proper, pid 1 of a pid namespace of its own, which mounts a
 ``/proc`` of that namespace (``hidepid=invisible``: a program sees its own processes only; the agent
-is not dumpable, so it is neither visible, readable nor traceable) and waits on the control socket (a
-SEQPACKET socket, fd ``argv[1]``). For each execution the agent
+is not dumpable, so it is neither visible, readable nor traceable), installs a seccomp filter that it
+and every program inherit (no ``prlimit`` on another process, no kernel keyrings, no syscall of another
+ABI) and waits on the control socket (a SEQPACKET socket, fd ``argv[1]``). For each execution the agent
 
 1. takes a fresh mount namespace (a copy of the jail's clean mounts) and a fresh ipc namespace, mounts
    one tmpfs of the execution's disk quota on ``/tmp`` and ``/dev/shm`` (every place a program can
    write, capped in total) and writes the program there;
 2. starts the interpreter with ``posix_spawn`` (no copy of the agent is made), in a session of its own,
    with stdin/stdout/stderr from the service; exec drops every capability (its uid is not root); then
-   sets its CPU limit and makes it the OOM killer's first choice;
+   makes it the OOM killer's first choice;
 3. waits for it until the timeout and SIGKILLs it then; SIGKILLs every other process of the pid
    namespace (``kill(-1)``: all but pid 1, which is the agent), notes whether the tmpfs was full,
    returns to the clean mounts (the execution's mount and ipc namespaces, and its tmpfs, are freed)
@@ -51,6 +52,63 @@ RLIMITS = {"as": "RLIMIT_AS", "nproc": "RLIMIT_NPROC", "fsize": "RLIMIT_FSIZE",
 
 _libc = ctypes.CDLL(None, use_errno=True)
 PROGRAM_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT)  # not ignored by programs as by us
+
+
+# Syscalls a program must not make, as (syscall numbers of) each architecture: prlimit64 on another
+# process (the agent: same uid, so the kernel would let a program lower the agent's limits for every
+# later execution), and the kernel keyrings (they belong to the uid and outlive an execution).
+SECCOMP_ARCHES = {  # machine: (AUDIT_ARCH_*, prlimit64, (keyctl, add_key, request_key))
+    "x86_64": (0xC000003E, 302, (250, 248, 249)),
+    "aarch64": (0xC00000B7, 261, (219, 217, 218)),
+}
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+X32_SYSCALL_BIT = 0x40000000
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _install_seccomp():
+    """A seccomp filter on the agent, inherited by every program: the syscalls above fail (EPERM / ENOSYS);
+    so does any syscall of another ABI (32-bit, x32), whose numbers the filter does not know."""
+    machine = os.uname().machine
+    if machine not in SECCOMP_ARCHES:
+        raise OSError(0, "no seccomp filter for machine {} (known: {})".format(machine, ", ".join(SECCOMP_ARCHES)))
+    arch, prlimit64, keyrings = SECCOMP_ARCHES[machine]
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    deny, no_sys, allow = SECCOMP_RET_ERRNO | 1, SECCOMP_RET_ERRNO | 38, SECCOMP_RET_ALLOW
+    program = [
+        (ld, 0, 0, 4),                      # 0: arch
+        (jeq, 1, 0, arch),                  # 1: native -> 3
+        (ret, 0, 0, deny),                  # 2
+        (ld, 0, 0, 0),                      # 3: syscall number
+        (jge, 0, 1, X32_SYSCALL_BIT),       # 4: x32 -> 5, else 6
+        (ret, 0, 0, deny),                  # 5
+        (jeq, 0, 3, prlimit64),             # 6: prlimit64 -> 7, else 10
+        (ld, 0, 0, 16),                     # 7: its pid (low 32 bits of the first argument)
+        (jeq, 4, 0, 0),                     # 8: pid 0 (itself) -> 13 allow
+        (ret, 0, 0, deny),                  # 9
+        (jeq, 3, 0, keyrings[0]),           # 10: keyctl -> 14
+        (jeq, 2, 0, keyrings[1]),           # 11: add_key -> 14
+        (jeq, 1, 0, keyrings[2]),           # 12: request_key -> 14
+        (ret, 0, 0, allow),                 # 13
+        (ret, 0, 0, no_sys),                # 14
+    ]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*instruction) for instruction in program])
+    prog = _SockFprog(len(program), filters)
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "prctl(SECCOMP)")
+
+
+def _own_limits():
+    """This process's resource limits (a program must not be able to change them: checked after each run)."""
+    return [resource.getrlimit(getattr(resource, name)) for name in sorted(set(RLIMITS.values()) | {"RLIMIT_CPU"})]
 
 
 def _check(result, what):
@@ -104,7 +162,9 @@ def _serve(control):
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
     base_mounts = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     no_input = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    _install_seccomp()
     settings = {}
+    limits = _own_limits()
     control.send(json.dumps({"ready": True, "python": sys.version.split()[0]}).encode())
     while True:
         try:
@@ -121,6 +181,7 @@ def _serve(control):
             if "settings" in request:
                 settings = request["settings"]
                 _apply_rlimits(settings["rlimits"])
+                limits = _own_limits()
             report = _execute(request, settings, message, header_end + 1, fds, no_input)
         except Exception as exc:  # noqa: BLE001 - any setup failure is reported, never raised
             report = {"setup_error": "{}: {}".format(type(exc).__name__, exc)}
@@ -129,12 +190,15 @@ def _serve(control):
                 _close(fd)
             _kill_the_rest()
             _check(_libc.setns(base_mounts, CLONE_NEWNS), "setns")  # the execution's mounts and tmpfs are freed
+        if _own_limits() != limits:  # (the seccomp filter forbids it): never serve with limits a program chose
+            control.send(json.dumps(dict(report, retire=True)).encode())  # this result stands; the jail ends
+            return
         control.send(json.dumps(report).encode())
         _reap_strays()
 
 
 def _apply_rlimits(rlimits):
-    """The limits every program inherits from the agent (the CPU limit is set per program)."""
+    """The limits every program inherits from the agent."""
     for name, value in rlimits.items():
         resource.setrlimit(getattr(resource, RLIMITS[name]), (value, value))
 
@@ -174,7 +238,7 @@ def _execute(request, settings, message, offset, fds, no_input):
             language = settings["languages"][request["language"]]
             with open(os.path.join("/tmp", language["file"]), "wb") as program_file:
                 program_file.write(program)
-            pid = _spawn(language["argv"], settings["env"], (stdin_fd, fds[0], fds[1]), int(request["cpu"]))
+            pid = _spawn(language["argv"], settings["env"], (stdin_fd, fds[0], fds[1]))
         except OSError as exc:
             return {"setup_error": "cannot start the program: {}".format(exc)}
     finally:
@@ -196,8 +260,12 @@ def _mount_workspace(settings):
         _mount(os.path.join(STAGING, name), target, None, MS_BIND)
 
 
-def _spawn(argv, env, stdio, cpu_seconds):
-    """Start the program (posix_spawn: no copy of this process) in its own session, at ``/tmp``."""
+def _spawn(argv, env, stdio):
+    """Start the program (posix_spawn: no copy of this process) in its own session, at ``/tmp``.
+
+    The wall-clock timeout is what bounds it (there is no CPU-time limit: the agent could only set one
+    on itself, or on the program with prlimit, which the seccomp filter forbids).
+    """
     os.chdir("/tmp")
     try:
         pid = os.posix_spawn(argv[0], argv, env, setsid=True, setsigdef=PROGRAM_DEFAULT_SIGNALS,
@@ -205,10 +273,7 @@ def _spawn(argv, env, stdio, cpu_seconds):
                                                           for target, fd in enumerate(stdio)])
     finally:
         os.chdir("/")
-    # the program starts before these two take hold: the timeout is what bounds it, the CPU limit is a
-    # second guard, and the OOM score only matters once memory runs out
-    try:
-        resource.prlimit(pid, resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+    try:  # it starts before this takes hold; it only matters once memory runs out
         _write("/proc/{}/oom_score_adj".format(pid), "1000")  # if memory runs out, the program goes first
     except (ProcessLookupError, FileNotFoundError, PermissionError):
         pass  # it has ended already (the /proc files of a process that has ended belong to root)

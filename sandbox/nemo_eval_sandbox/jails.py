@@ -191,6 +191,8 @@ class Jail:
             report = await self._next_message(timeout + REPORT_GRACE_S)
             if report is None:
                 raise JailBroken("the jail's agent died")
+            if report.get("retire") or "setup_error" in report:
+                self.broken = True  # replaced once this result is out (the agent asked for it, or could not start one)
             if not closed.done():
                 timer = loop.call_later(REPORT_GRACE_S, lambda: closed.done() or closed.set_exception(
                     JailBroken("the program's output did not close")))
@@ -214,7 +216,7 @@ class Jail:
     def _request(self, code: str, language: str, timeout: float, std_input: str) -> tuple[bytes, list[int]]:
         """The request message (header, NUL, program and stdin when small) and the extra fds it carries."""
         program, data = code.encode("utf-8"), std_input.encode("utf-8")
-        header: dict = {"language": language, "timeout": timeout, "cpu": int(timeout) + 2,
+        header: dict = {"language": language, "timeout": timeout,
                         "program_bytes": len(program), "stdin_bytes": len(data)}
         if not self._configured:
             header["settings"] = self._settings()

@@ -62,6 +62,11 @@ AGAINST_THE_AGENT = [
      "print('attached' if libc.ptrace(16, 1, 0, 0) == 0 else 'sent')"),
     ("read the agent's memory", "try:\n    open('/proc/1/mem', 'rb').read(16)\n    print('read')\n"
      "except OSError:\n    print('sent')"),
+    ("lower the agent's limits", "import resource\ntry:\n    resource.prlimit(1, resource.RLIMIT_NOFILE, (3, 3))\n"
+     "    print('lowered')\nexcept OSError:\n    print('sent')"),
+    ("leave a secret in a kernel keyring", "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+     "libc.syscall.restype = ctypes.c_long\nadd_key = {'x86_64': 248, 'aarch64': 217}[os.uname().machine]\n"
+     "print('stored' if libc.syscall(add_key, b'user', b'leak', b'secret', 6, ctypes.c_int(-4)) >= 0 else 'sent')"),
     ("read the agent's environment", "try:\n    print(open('/proc/1/environ').read() or 'sent')\n"
      "except OSError:\n    print('sent')"),
 ]
