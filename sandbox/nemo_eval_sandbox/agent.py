@@ -175,6 +175,7 @@ def _serve(control):
             os.set_inheritable(fd, False)
         if not message:  # the service closed the socket: the jail ends
             return
+        report = {}
         try:
             header_end = message.index(b"\0")
             request = json.loads(message[:header_end].decode())
@@ -188,13 +189,14 @@ def _serve(control):
         finally:
             for fd in fds:
                 _close(fd)
-            _kill_the_rest()
+            _kill_the_rest()  # what the program left running (and, after a failure, the program itself)
+            if "return_code" in report:  # its tmpfs, now that nothing can write to it any more
+                report["disk_full"] = _was_full()
             _check(_libc.setns(base_mounts, CLONE_NEWNS), "setns")  # the execution's mounts and tmpfs are freed
         if _own_limits() != limits:  # (the seccomp filter forbids it): never serve with limits a program chose
             control.send(json.dumps(dict(report, retire=True)).encode())  # this result stands; the jail ends
             return
         control.send(json.dumps(report).encode())
-        _reap_strays()
 
 
 def _apply_rlimits(rlimits):
@@ -246,8 +248,7 @@ def _execute(request, settings, message, offset, fds, no_input):
             _close(fd)
     timed_out = _wait(pid, float(request["timeout"]))
     _, status = os.waitpid(pid, 0)
-    _kill_the_rest()
-    return {"return_code": os.waitstatus_to_exitcode(status), "timed_out": timed_out, "disk_full": _was_full()}
+    return {"return_code": os.waitstatus_to_exitcode(status), "timed_out": timed_out}
 
 
 def _mount_workspace(settings):

@@ -135,18 +135,26 @@ def listen_tcp(host: str, port: int) -> socket.socket:
     return sock
 
 
-def listen_unix(path: str) -> socket.socket:
+def _bound_unix(path: str, backlog: int) -> socket.socket:
+    """A unix stream socket listening on ``path`` (replacing what was there), open to every local user."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         if os.path.exists(path):
             os.unlink(path)
         sock.bind(path)
         os.chmod(path, 0o666)
-        sock.listen(1024)
-    except OSError as exc:
+        sock.listen(backlog)
+    except OSError:
         sock.close()
-        raise StartupError(f"cannot listen on {path}: {exc.strerror}") from None
+        raise
     return sock
+
+
+def listen_unix(path: str) -> socket.socket:
+    try:
+        return _bound_unix(path, 1024)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {path}: {exc.strerror}") from None
 
 
 def take_lease(path: str) -> tuple[socket.socket, socket.socket]:
@@ -156,13 +164,11 @@ def take_lease(path: str) -> tuple[socket.socket, socket.socket]:
     Docker mode: the container has no network, so the host binds ``127.0.0.1:<port>`` itself and passes
     the listening socket over; and the connection it keeps open is the lease (see :func:`run_service`).
     """
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        if os.path.exists(path):
-            os.unlink(path)
-        server.bind(path)
-        os.chmod(path, 0o666)
-        server.listen(1)
+        server = _bound_unix(path, 1)
+    except OSError as exc:
+        raise StartupError(f"no lease holder handed over a socket on {path} ({exc})") from None
+    try:
         server.settimeout(LEASE_WAIT_S)
         lease, _ = server.accept()
         lease.settimeout(LEASE_WAIT_S)
