@@ -6,7 +6,9 @@ Files, for an output ``out.jsonl``:
   (each line carries its input position in ``_index``). A ``kill -9`` loses at most the request
   in flight; a torn last line is cut off on restart.
 - ``out.jsonl.meta.json`` — the settings the lines were made with. A restart with different
-  settings (model, prompt, sampling, input) is refused, or with ``overwrite`` starts afresh.
+  settings (model, prompt, sampling, input) is refused, or with ``overwrite`` starts afresh. Next to
+  them, a record that is not compared: the prompt record (what turns an item into the exact prompt
+  sent), the server, and when the file was last written.
 - ``out.jsonl`` — written atomically in input order once every item has a line; the partial
   file is then removed. Lines with an ``error`` are kept but count as not done, so running the
   same command again retries exactly those.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
@@ -33,14 +36,18 @@ class ResumableOutput:
         path: Final output file.
         settings: Everything that makes a line valid (JSON-serialisable); compared on resume.
         overwrite: Discard existing output made with other settings instead of refusing.
+        record: Written to the meta file next to the settings but not compared on resume (e.g. the
+            prompt record and server of the run that wrote it last).
     """
 
-    def __init__(self, path: Path, settings: dict[str, Any], overwrite: bool = False) -> None:
+    def __init__(self, path: Path, settings: dict[str, Any], overwrite: bool = False,
+                 record: Optional[dict[str, Any]] = None) -> None:
         self.path = path
         self.partial_path = path.with_name(path.name + ".partial")
         self.meta_path = meta_path(path)
         self.settings = json.loads(json.dumps(settings))  # normalise (tuples -> lists, ...)
         self.overwrite = overwrite
+        self.record = json.loads(json.dumps(record or {}))
         self.resolved_model: Optional[str] = None
         self._previous_model: Optional[str] = None
         self._has_rows = False
@@ -124,7 +131,8 @@ class ResumableOutput:
         self.partial_path.unlink(missing_ok=True)
 
     def _write_meta(self) -> None:
-        meta = {"settings": self.settings, "resolved_model": self.resolved_model or self._previous_model}
+        meta = {"settings": self.settings, "resolved_model": self.resolved_model or self._previous_model,
+                **self.record, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_text(self.meta_path, json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ from nemo_eval.inference.config import GenerateConfig, check_settings, decode_es
 from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient
 from nemo_eval.inference.resumable_output import ResumableOutput
 from nemo_eval.jsonl import check_readable_file, make_dir, read_jsonl
-from nemo_eval.prompts.builder import ResolvedPrompt, build_prompt, render_examples, resolve_prompt
+from nemo_eval.prompts.builder import ResolvedPrompt, prompt_from_record, prompt_record, render_examples, resolve_prompt
 from nemo_eval.run_layout import output_path
 from nemo_eval.sandbox import SandboxClient
 
@@ -47,9 +47,10 @@ class RunPlan:
     label: str
     settings: dict[str, Any] = field(default_factory=dict)
     code_execution: Optional[Any] = None  # the CodeExecutionConfig when enabled
+    prompt_record: dict[str, Any] = field(default_factory=dict)  # prompts.builder.prompt_record of this run
 
     def request_body(self, item: dict[str, Any], model: str) -> dict[str, Any]:
-        prompt = build_prompt(self.resolved, item, self.examples_block)
+        prompt = prompt_from_record(self.prompt_record, item)
         body: dict[str, Any] = {"model": model}
         if self.endpoint == "chat":
             body["messages"] = prompt.messages
@@ -146,10 +147,15 @@ def plan_run(config: GenerateConfig) -> RunPlan:
     make_dir(output_path.parent, "output folder")
     if output_path.is_dir():
         raise UserError(f"output file {output_path} is a directory; give a file path (or ++output_dir=DIR)")
-    output = ResumableOutput(output_path, settings, overwrite=config.overwrite)
-    return RunPlan(items=items, resolved=resolved, examples_block=render_examples(resolved), endpoint=endpoint,
+    examples_block = render_examples(resolved)
+    record = prompt_record(resolved, examples_block)
+    # Not part of the settings compared on resume: a record of what was sent, for viewers and audits.
+    about = {"prompt_record": record, "server": {"type": config.server.server_type,
+                                                 "base_url": config.server.base_url}}
+    output = ResumableOutput(output_path, settings, overwrite=config.overwrite, record=about)
+    return RunPlan(items=items, resolved=resolved, examples_block=examples_block, endpoint=endpoint,
                    request_params=params, output=output, label=label, settings=settings,
-                   code_execution=code_execution)
+                   code_execution=code_execution, prompt_record=record)
 
 
 def _check_unique_ids(path: Path, items: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from nemo_eval.datasets.spec import BenchmarkDefaults
@@ -118,6 +119,52 @@ def render_text(messages: list[dict[str, str]], template: ModelTemplate) -> str:
     return "".join(parts)
 
 
+def prompt_record(resolved: ResolvedPrompt, examples_block: str | None = None) -> dict[str, Any]:
+    """Everything that turns an item into its prompt, as plain JSON (stored next to generations).
+
+    :func:`prompt_from_record` rebuilds any item's prompt from it exactly, without the prompt files, so
+    the prompt a model saw can be shown later even after the prompt config changed.
+    """
+    config = resolved.config
+    template = resolved.template
+    code = config.code_execution
+    return {
+        "config": config.name,
+        "system": resolved.system_message if resolved.system_message is not None else config.system,
+        "user": config.user,
+        "examples": render_examples(resolved) if examples_block is None else examples_block,
+        "stop": list(config.stop),
+        "template": None if template is None else {
+            "name": template.name, "bos": template.bos, "system_begin": template.system_begin,
+            "system_end": template.system_end, "user_begin": template.user_begin, "user_end": template.user_end,
+            "assistant_begin": template.assistant_begin, "assistant_end": template.assistant_end,
+            "default_system": template.default_system, "stop": list(template.stop)},
+        "code_execution": None if code is None else {
+            "code_begin": code.code_begin, "code_end": code.code_end,
+            "output_begin": code.output_begin, "output_end": code.output_end},
+    }
+
+
+def prompt_from_record(record: dict[str, Any], item: dict[str, Any]) -> Prompt:
+    """The prompt for one item from a :func:`prompt_record` (what :func:`build_prompt` sends)."""
+    values = dict(item)
+    values["examples"] = record["examples"]
+    name = record["config"]
+    messages = []
+    if record["system"]:
+        messages.append({"role": "system", "content": _fill(record["system"], values, f"system message of {name}")})
+    messages.append({"role": "user", "content": _fill(record["user"], values, f"user template of {name}")})
+    stop = list(record["stop"])
+    text = None
+    if record["template"] is not None:
+        fields = dict(record["template"])
+        fields["stop"] = tuple(fields["stop"])
+        template = ModelTemplate(path=Path(), **fields)
+        text = render_text(messages, template)
+        stop += [s for s in template.stop if s not in stop]
+    return Prompt(messages=messages, text=text, stop=stop)
+
+
 def build_prompt(resolved: ResolvedPrompt, item: dict[str, Any], examples_block: str | None = None) -> Prompt:
     """The prompt for one item.
 
@@ -126,17 +173,4 @@ def build_prompt(resolved: ResolvedPrompt, item: dict[str, Any], examples_block:
         item: One benchmark item (its fields fill the user template).
         examples_block: Pre-rendered :func:`render_examples` output, to avoid re-rendering per item.
     """
-    values = dict(item)
-    values["examples"] = render_examples(resolved) if examples_block is None else examples_block
-    config = resolved.config
-    system = resolved.system_message if resolved.system_message is not None else config.system
-    messages = []
-    if system:
-        messages.append({"role": "system", "content": _fill(system, values, f"system message of {config.name}")})
-    messages.append({"role": "user", "content": _fill(config.user, values, f"user template of {config.name}")})
-    stop = list(config.stop)
-    text = None
-    if resolved.template is not None:
-        text = render_text(messages, resolved.template)
-        stop += [s for s in resolved.template.stop if s not in stop]
-    return Prompt(messages=messages, text=text, stop=stop)
+    return prompt_from_record(prompt_record(resolved, examples_block), item)

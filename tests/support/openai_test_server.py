@@ -4,6 +4,7 @@ Run: ``python tests/support/openai_test_server.py --port 8123 [--faults 429:0.2,
 
 Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``,
 ``POST /v1/completions``, ``GET /stats`` (request counts per prompt), ``POST /stats/reset``.
+``--log-requests FILE`` appends every completion request (path and body) to FILE as JSON lines.
 
 Answers are deterministic functions of (prompt, seed): ``"... The answer is \\boxed{X}."``. With
 ``--answers-jsonl`` (lines with ``problem`` and ``expected_answer``) the answer is the expected
@@ -172,6 +173,9 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, {"error": {"message": "request body is not JSON"}})
             return
+        if self.state.args.log_requests:
+            with self.state.lock, open(self.state.args.log_requests, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"path": self.path, "body": body}) + "\n")
         if body.get("model") != MODEL:
             self._send(404, {"error": {"message": f"model {body.get('model')!r} does not exist"}})
             return
@@ -242,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hang-seconds", type=float, default=3.0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--answers-jsonl", default=None)
+    parser.add_argument("--log-requests", default=None, help="append every request's path and JSON body to this file")
     parser.add_argument("--correct-rate", type=float, default=0.5)
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>'")
     parser.add_argument("--script", choices=("answer", "code"), default="answer",
