@@ -35,6 +35,7 @@ SKIP = [
     ("--server-type llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs the embedded server)"),
     ("server.server_type=llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs it)"),
     ("sandbox start", "a foreground service until Ctrl-C (the suite's fixtures start it)"),
+    ("nemo-eval view", "a foreground web server until Ctrl-C (tests/viewer/ start it and browse it)"),
     ("sandbox build", "builds the docker image (tests/conftest.py does)"),
     ("perf/", "performance scripts: minutes each, numbers in docs/performance.md"),
     ("-m pytest", "the test suite itself (CI runs the full suite; docs/testing.md)"),

@@ -22,6 +22,7 @@ def test_wheel_install_works_outside_the_source_tree(tmp_path, prepared_data):
     names = zipfile.ZipFile(wheel).namelist()
     assert "nemo_eval/_bundled/prompts/generic/math.yaml" in names
     assert "nemo_eval/_bundled/datasets/gsm8k/benchmark.yaml" in names
+    assert "nemo_eval/viewer/templates/sample.html" in names and "nemo_eval/viewer/static/viewer.css" in names
     assert not [n for n in names if n.endswith((".jsonl", ".gz", ".xml"))], "no data in the wheel"
 
     site = tmp_path / "site"

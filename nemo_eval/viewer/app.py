@@ -13,6 +13,9 @@ was started on are refused when it listens on loopback (no DNS rebinding from a 
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,6 +31,7 @@ PER_PAGE = 50
 MAX_PER_PAGE = 500
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
        "frame-ancestors 'none'")
+WARM_SECONDS = 5.0
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -38,20 +42,36 @@ def _int(value: Optional[str], default: int, low: int, high: int) -> int:
         return default
 
 
-def create_app(roots: list[Path], host: str = "127.0.0.1", port: Optional[int] = None) -> Flask:
+def _keep_warm(views: Views, interval: float = WARM_SECONDS) -> None:
+    """Index new and changed files in the background, for as long as the viewer runs."""
+    while True:
+        try:
+            views.warm()
+        except Exception:  # noqa: BLE001 - a file that cannot be indexed now is indexed (and reported) on request
+            pass
+        time.sleep(interval)
+
+
+def create_app(roots: list[Path], host: str = "127.0.0.1", port: Optional[int] = None,
+               warm: bool = True) -> Flask:
     """The viewer for the runs under ``roots``.
 
     Args:
         roots: Served directories.
         host: The address it is served on (on loopback, Host headers must name a loopback address).
         port: The port it is served on (None: any, for tests that use Flask's client).
+        warm: Index the generation files in a background thread before they are asked for.
     """
     catalog = Catalog(roots)
     views = Views(catalog)
+    if warm:
+        threading.Thread(target=_keep_warm, args=(views,), name="viewer-warm", daemon=True).start()
     app = Flask(__name__, template_folder="templates", static_folder="static")
     app.config["CATALOG"] = catalog
     app.config["VIEWER_PORT"] = port
     app.jinja_env.globals.update(STATUSES=STATUSES, version=__version__, output_label=output_label)
+    # JSON as plain text (autoescaped like any other text); Jinja's tojson would show '<' as \u003c.
+    app.jinja_env.filters["json_text"] = lambda value: json.dumps(value, ensure_ascii=False)
     # Served on a loopback address, only loopback names are accepted in Host headers (a web page cannot
     # reach it through a DNS name rebound to 127.0.0.1); served on another address, any name is.
     wildcard = host not in LOOPBACK_NAMES and host != "::1"

@@ -25,7 +25,7 @@ STATUSES = {  # filter name -> label shown on its button
     "ungraded": "not graded",
 }
 PREVIEW_CHARS = 160
-CACHED_FILES = 8
+MAX_CACHED_BYTES = 2 * 1024**3  # indexes of files up to this size in all are kept
 
 
 def _has_answer(row: dict[str, Any]) -> bool:
@@ -167,25 +167,53 @@ class SampleIndex:
 
 
 class SampleCache:
-    """Indexes of the most recently used files, each rebuilt when its file changes."""
+    """Indexes of recently used files, each rebuilt when its file changes.
 
-    def __init__(self, size: int = CACHED_FILES) -> None:
-        self._size = size
+    Memory is bounded by the total size of the indexed files (an index takes about its file's size);
+    the least recently used go first. Two requests for a file being indexed wait for one build.
+    """
+
+    def __init__(self, max_bytes: int = MAX_CACHED_BYTES) -> None:
+        self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._entries: OrderedDict[Path, tuple[tuple[int, int], SampleIndex]] = OrderedDict()
+        self._building: dict[tuple[Path, tuple[int, int]], threading.Event] = {}
+
+    def cached(self, path: Path) -> bool:
+        """Whether an index of the file as it is now is at hand."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        with self._lock:
+            entry = self._entries.get(path)
+            return entry is not None and entry[0] == (stat.st_size, stat.st_mtime_ns)
 
     def get(self, path: Path) -> SampleIndex:
-        stat = path.stat()
-        stamp = (stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            cached = self._entries.get(path)
-            if cached and cached[0] == stamp:
+        """The index of ``path`` as it is now (built here, or by the request already building it)."""
+        while True:
+            stat = path.stat()
+            stamp = (stat.st_size, stat.st_mtime_ns)
+            with self._lock:
+                cached = self._entries.get(path)
+                if cached and cached[0] == stamp:
+                    self._entries.move_to_end(path)
+                    return cached[1]
+                pending = self._building.get((path, stamp))
+                if pending is None:
+                    done = self._building[(path, stamp)] = threading.Event()
+                    break
+            pending.wait()
+        try:
+            index = SampleIndex(path)  # built outside the lock: other files stay servable meanwhile
+            with self._lock:
+                self._entries[path] = (stamp, index)
                 self._entries.move_to_end(path)
-                return cached[1]
-        index = SampleIndex(path)  # built outside the lock: other files stay servable meanwhile
-        with self._lock:
-            self._entries[path] = (stamp, index)
-            self._entries.move_to_end(path)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-        return index
+                total = sum(entry[0][0] for entry in self._entries.values())
+                while total > self._max_bytes and len(self._entries) > 1:
+                    total -= self._entries.popitem(last=False)[1][0][0]
+            return index
+        finally:
+            with self._lock:
+                self._building.pop((path, stamp), None)
+            done.set()
