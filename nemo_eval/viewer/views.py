@@ -126,6 +126,7 @@ class Views:
             rows = [row for row in entry["rows"].values() if isinstance(row, dict)]
             entry["rows"] = {name: row for name, row in entry["rows"].items() if isinstance(row, dict)}
             entry["shown"] = [c for c in entry["columns"] if any(c in row for row in rows)]
+            entry["headline"] = _headline(list(entry["rows"]))
         return result
 
     # ----- one sample
@@ -195,6 +196,15 @@ class Views:
                 charts.append({"benchmark": benchmark, "row": row, "points": points,
                                "svg": render_trend_svg(f"{benchmark} {row} accuracy", points, y_label="accuracy (%)")})
         return charts
+
+
+def _headline(rows: list[str]) -> list[str]:
+    """The rows a one-line summary shows: greedy, pass@1 averaged over seeds, majority@k and pass@k at the
+    largest k (the other pass@j rows are on the run page)."""
+    passes = [row for row in rows if row.startswith("pass@") and row[5:].isdigit()]
+    largest = max(passes, key=lambda row: int(row[5:]), default=None)
+    return [row for row in rows if row == "greedy" or row.startswith(("pass@1[", "majority@"))
+            or (row == largest and row != "pass@1") or not row.startswith(("pass@", "majority@", "greedy"))]
 
 
 def _interval(values: dict[str, Any]) -> tuple[Optional[float], Optional[float]]:

@@ -55,7 +55,7 @@ def test_runs_page_lists_every_run_with_metrics_model_and_sampling(served):
     for run in ("sweep/step_100", "sweep/step_200", "sweep/step_1000"):
         assert f'data-run="{run}"' in body
     metrics = json.loads((root / "sweep" / "step_100" / "metrics.json").read_text())["gsm8k"]["greedy"]
-    assert f"greedy {metrics['accuracy']:.2f} [{metrics['ci95_low']:.2f}, {metrics['ci95_high']:.2f}]" in body
+    assert f"greedy <strong>{metrics['accuracy']:.2f}</strong> [{metrics['ci95_low']:.2f}, {metrics['ci95_high']:.2f}]" in body
     assert "majority@3" in body and "pass@1[avg-of-3]" in body
     assert "test-model" in body and "temperature=0.7" in body and "openai" in body
     assert "default-src 'none'" in headers["Content-Security-Policy"]
