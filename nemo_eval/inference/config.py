@@ -42,6 +42,13 @@ class ServerConfig:
     server_nodes: int = field(default=1, metadata={"help": "nodes for a launched server (pipeline parallel size)"})
     server_args: str = field(default="", metadata={"help": "extra command-line arguments for a launched server"})
     startup_timeout: float = field(default=1800.0, metadata={"help": "seconds a launched server may take to get healthy"})
+    max_requests_per_minute: Optional[float] = field(default=None, metadata={
+        "help": "request rate limit (shared by the generation steps of one eval run against this endpoint)"})
+    max_tokens_per_minute: Optional[float] = field(default=None, metadata={
+        "help": "token rate limit, prompt + completion: estimated before sending, corrected from usage"})
+    adaptive_concurrency: Optional[bool] = field(default=None, metadata={
+        "help": "adapt requests in flight (up to max_concurrent_requests) and the request rate to 429s and "
+                "timeouts; default: on for an existing endpoint (openai), off for servers nemo-eval launches"})
 
 
 @dataclass
@@ -107,6 +114,10 @@ def check_settings(config: GenerateConfig) -> None:
         problems.append("++max_samples must be -1 (all items) or a number of items")
     if config.max_concurrent_requests < 1:
         problems.append("++max_concurrent_requests must be at least 1")
+    for name in ("max_requests_per_minute", "max_tokens_per_minute"):
+        value = getattr(server, name)
+        if value is not None and not value > 0:
+            problems.append(f"++server.{name} must be a positive number (or null for no limit)")
     if inference.temperature is not None and inference.temperature < 0:
         problems.append("++inference.temperature must be >= 0 (0 is greedy)")
     if inference.top_p is not None and not 0 < inference.top_p <= 1:

@@ -20,10 +20,13 @@ from typing import Any, Optional
 from nemo_eval.errors import UserError
 from nemo_eval.inference.config import ServerConfig
 from nemo_eval.inference.http_client import HttpClient, Response, TransportError
+from nemo_eval.inference.request_gate import RequestGate
 from nemo_eval.jsonl import encode_json
 
 RETRYABLE_STATUS = {408, 409, 429}
 AUTH_STATUS = {401, 403}
+THROTTLE_STATUS = {429, 503}  # the server is overloaded or rate-limits us: slow down
+THROTTLED_RETRIES_PER_RETRY = 5  # 429/503 retries allowed per ++server.max_retries (load is not the item's fault)
 
 
 class ItemFailed(Exception):
@@ -37,6 +40,9 @@ class Completion:
     num_generated_tokens: Optional[int]
     reasoning: Optional[str] = None
     stop_reason: Optional[str] = None  # the stop string that ended it, when the server says (vLLM does)
+    num_input_tokens: Optional[int] = None  # usage.prompt_tokens
+    num_reasoning_tokens: Optional[int] = None  # usage.completion_tokens_details.reasoning_tokens
+    request_seconds: Optional[float] = None  # wall time of the attempt that answered
 
 
 def _retry_after(response: Response) -> Optional[float]:
@@ -71,9 +77,10 @@ class OpenAICompatClient:
         base_url: Resolved base URL (``.../v1``).
     """
 
-    def __init__(self, config: ServerConfig, base_url: str) -> None:
+    def __init__(self, config: ServerConfig, base_url: str, gate: Optional[RequestGate] = None) -> None:
         self.config = config
         self.base_url = base_url
+        self.gate = gate
         key = os.environ.get(config.api_key_env) if config.api_key_env else None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.has_key = bool(key)
@@ -128,6 +135,10 @@ class OpenAICompatClient:
     async def complete(self, endpoint: str, body: dict[str, Any]) -> Completion:
         """POST one request (``chat`` or ``completions``), retrying what can pass.
 
+        Every attempt goes through the client's :class:`RequestGate` when it has one (rate limits,
+        adaptive concurrency, pauses after 429). 429/503 answers have their own, larger retry budget
+        (``THROTTLED_RETRIES_PER_RETRY`` times ``max_retries``): being throttled is not the item's fault.
+
         Raises:
             ItemFailed: the request failed for good.
             UserError: authentication failed (fatal for the run).
@@ -135,14 +146,23 @@ class OpenAICompatClient:
         path = "/chat/completions" if endpoint == "chat" else "/completions"
         payload = encode_json(body).encode("utf-8")
         config = self.config
-        attempt = 0
+        gate = self.gate
+        estimate = gate.estimate(_prompt_chars(body)) if gate is not None else 0.0
+        attempt = throttled = 0
         while True:
             delay_hint: Optional[float] = None
+            outcome, used, generated = "ok", None, None
+            if gate is not None:
+                await gate.acquire(estimate)
+            start = time.monotonic()
             try:
                 response = await self.http.request("POST", path, payload, timeout=config.request_timeout)
                 if response.status == 200:
                     try:
-                        return _parse_completion(endpoint, response.body)
+                        completion = _parse_completion(endpoint, response.body)
+                        completion.request_seconds = round(time.monotonic() - start, 3)
+                        used, generated = _total_tokens(completion), completion.num_generated_tokens
+                        return completion
                     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
                         problem = f"malformed response body ({type(exc).__name__}: {exc})"
                 elif response.status in AUTH_STATUS:
@@ -150,17 +170,38 @@ class OpenAICompatClient:
                 elif response.status in RETRYABLE_STATUS or response.status >= 500:
                     problem = f"HTTP {response.status}: {_error_text(response)}"
                     delay_hint = _retry_after(response)
+                    if response.status in THROTTLE_STATUS:
+                        outcome = "throttled"
                 else:
                     raise ItemFailed(f"HTTP {response.status}: {_error_text(response)}")
             except TransportError as exc:
                 problem = str(exc)
-            if attempt >= config.max_retries:
-                raise ItemFailed(f"gave up after {attempt + 1} attempts; last error: {problem}")
-            backoff = min(config.retry_max_delay, config.retry_base_delay * (2 ** attempt))
+                outcome = "timeout"
+            finally:
+                if gate is not None:
+                    await gate.release(outcome, estimate, used, generated, delay_hint)
+            if outcome == "throttled" and throttled < THROTTLED_RETRIES_PER_RETRY * max(config.max_retries, 1):
+                throttled += 1  # retried without spending the item's retries
+            elif attempt >= config.max_retries:
+                raise ItemFailed(f"gave up after {attempt + throttled + 1} attempts; last error: {problem}")
+            else:
+                attempt += 1
+            backoff = min(config.retry_max_delay, config.retry_base_delay * (2 ** (attempt + throttled - 1)))
             delay = random.uniform(0, backoff) if delay_hint is None else min(delay_hint, 600.0)
-            attempt += 1
             self.retries_used += 1
             await asyncio.sleep(delay)
+
+
+def _prompt_chars(body: dict[str, Any]) -> int:
+    if "messages" in body:
+        return sum(len(str(m.get("content") or "")) for m in body["messages"] if isinstance(m, dict))
+    return len(str(body.get("prompt") or ""))
+
+
+def _total_tokens(completion: Completion) -> Optional[int]:
+    if completion.num_input_tokens is None or completion.num_generated_tokens is None:
+        return None
+    return completion.num_input_tokens + completion.num_generated_tokens
 
 
 def _parse_completion(endpoint: str, body: bytes) -> Completion:
@@ -176,9 +217,18 @@ def _parse_completion(endpoint: str, body: bytes) -> Completion:
     if not isinstance(text, str):
         raise TypeError("generated text is not a string")
     usage = data.get("usage") or {}
-    tokens = usage.get("completion_tokens")
+    if not isinstance(usage, dict):
+        usage = {}
+    details = usage.get("completion_tokens_details")
+    reasoning_tokens = details.get("reasoning_tokens") if isinstance(details, dict) else None
     stop_reason = choice.get("stop_reason")
     return Completion(text=text, finish_reason=choice.get("finish_reason"),
-                      num_generated_tokens=int(tokens) if isinstance(tokens, (int, float)) else None,
+                      num_generated_tokens=_count(usage.get("completion_tokens")),
                       reasoning=reasoning if isinstance(reasoning, str) else None,
-                      stop_reason=stop_reason if isinstance(stop_reason, str) else None)
+                      stop_reason=stop_reason if isinstance(stop_reason, str) else None,
+                      num_input_tokens=_count(usage.get("prompt_tokens")),
+                      num_reasoning_tokens=_count(reasoning_tokens))
+
+
+def _count(value: Any) -> Optional[int]:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

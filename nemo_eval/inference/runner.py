@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ from nemo_eval.datasets.spec import BenchmarkDefaults, get_benchmark
 from nemo_eval.errors import UserError
 from nemo_eval.inference.code_execution import generate_with_code
 from nemo_eval.inference.config import GenerateConfig, check_settings, decode_escapes, sampling_params
+from nemo_eval.children import RUN_ID_ENV
 from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient
+from nemo_eval.inference.request_gate import RequestGate
 from nemo_eval.inference.resumable_output import ResumableOutput
 from nemo_eval.jsonl import check_readable_file, make_dir, read_jsonl
 from nemo_eval.prompts.builder import ResolvedPrompt, prompt_from_record, prompt_record, render_examples, resolve_prompt
@@ -180,6 +183,10 @@ def _result_row(item: dict[str, Any], completion: Any = None, error: Optional[st
                finish_reason=completion.finish_reason)
     if completion.reasoning:
         row["reasoning"] = completion.reasoning
+    for key in ("num_input_tokens", "num_reasoning_tokens", "request_seconds"):  # accounting, when known
+        value = getattr(completion, key, None)
+        if value is not None:
+            row[key] = value
     return row
 
 
@@ -238,7 +245,11 @@ async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pendi
             now = time.monotonic()
             if now >= next_postfix[0]:  # formatting the postfix per item would cost more than the request
                 next_postfix[0] = now + 0.5
-                bar.set_postfix(tok_s=f"{stats.tokens / max(now - start, 1e-9):.0f}", errors=stats.failed, refresh=False)
+                postfix = {"tok_s": f"{stats.tokens / max(now - start, 1e-9):.0f}", "errors": stats.failed}
+                gate = client.gate
+                if gate is not None and (gate.adaptive or gate.stats.throttled):
+                    postfix.update(conc=gate.limit, **{"429s": gate.stats.throttled})
+                bar.set_postfix(postfix, refresh=False)
 
     tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(pending)))]
     try:
@@ -254,9 +265,24 @@ async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pendi
     return stats
 
 
+def _gate(config: GenerateConfig, base_url: str, plan: RunPlan) -> RequestGate:
+    """The step's request gate: adaptive for existing endpoints unless told otherwise; rate limits shared with
+    the other steps of the same launcher run (same run id) against the same endpoint."""
+    server = config.server
+    adaptive = server.adaptive_concurrency
+    if adaptive is None:
+        adaptive = server.server_type == "openai"
+    run_id = os.environ.get(RUN_ID_ENV)
+    return RequestGate(config.max_concurrent_requests, adaptive=adaptive,
+                       requests_per_minute=server.max_requests_per_minute,
+                       tokens_per_minute=server.max_tokens_per_minute,
+                       shared_key=f"{run_id}\x1f{base_url}" if run_id else None,
+                       max_tokens=plan.request_params.get("max_tokens"))
+
+
 async def _run_async(plan: RunPlan, base_url: str, config: GenerateConfig, pending: list[int],
                      rows: dict[int, dict[str, Any]], request_model: Optional[str]) -> RunStats:
-    client = OpenAICompatClient(config.server, base_url)
+    client = OpenAICompatClient(config.server, base_url, _gate(config, base_url, plan))
     try:
         model = await client.resolve_model(request_model)
         plan.output.record_model(model)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_env, openai_test_server, read_lines, reset_stats, run_cli, server_stats, single_error_line
+from helpers import (cli_env, openai_test_server, read_lines, read_lines_untimed, reset_stats, run_cli, server_stats,
+                     single_error_line)
 
 FAULTS = "429:0.15,500:0.1,hang:0.05,garbage:0.1,drop:0.1,badretry:0.05,nullmsg:0.05"
 # Generous request timeout: tests that count requests must not see retries caused by a slow, loaded
@@ -41,7 +42,7 @@ def test_faults_are_retried_and_every_item_completes(prepared_data, tmp_path):
     # every item answered; a request that outlived the client's timeout is (rightly) sent again,
     # so under load an item may be answered twice - the output must still hold it exactly once
     assert len(stats["completed"]) == 40 and min(stats["completed"].values()) >= 1
-    assert read_lines(tmp_path / "faulty.jsonl") == read_lines(tmp_path / "clean.jsonl")
+    assert read_lines_untimed(tmp_path / "faulty.jsonl") == read_lines_untimed(tmp_path / "clean.jsonl")
     out = rows(tmp_path / "faulty.jsonl")
     assert [r["id"] for r in out] == [f"test-{i}" for i in range(40)], "input order"
     for row in out:
@@ -77,7 +78,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(prepared_data, tmp_pat
         stats = server_stats(url)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
-    assert read_lines(output) == read_lines(reference), "resumed output equals an uninterrupted run, line for line"
+    assert read_lines_untimed(output) == read_lines_untimed(reference), \
+        "resumed output equals an uninterrupted run, line for line"
     assert not partial.exists()
     assert sum(stats["attempts"].values()) == 80 - len(finished), "no finished request is sent again"
 

@@ -90,6 +90,22 @@ def read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+TIMING_FIELDS = ("request_seconds",)  # differ from run to run by nature
+
+
+def read_lines_untimed(path: Path) -> list[str]:
+    """The lines of a generation file without their wall-time fields (for comparing two runs)."""
+    import json
+
+    out = []
+    for line in read_lines(path):
+        row = json.loads(line)
+        for key in TIMING_FIELDS:
+            row.pop(key, None)
+        out.append(json.dumps(row, ensure_ascii=False))
+    return out
+
+
 def reset_stats(base_url: str) -> None:
     import urllib.request
 

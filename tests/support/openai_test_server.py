@@ -6,6 +6,10 @@ Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``,
 ``POST /v1/completions``, ``GET /stats`` (request counts per prompt), ``POST /stats/reset``.
 ``--log-requests FILE`` appends every completion request (path and body) to FILE as JSON lines.
 
+``--max-rps`` / ``--max-tpm`` rate-limit like a hosted API (token buckets holding ``--burst-seconds`` of
+their rate; over the limit: 429 with the exact ``Retry-After``). ``usage`` counts whitespace-separated
+words: ``prompt_tokens`` of the prompt text, ``completion_tokens`` of the answer.
+
 Answers are deterministic functions of (prompt, seed): ``"... The answer is \\boxed{X}."``. With
 ``--answers-jsonl`` (lines with ``problem`` and ``expected_answer``) the answer is the expected
 one for about ``--correct-rate`` of the problems, chosen by a hash, so metrics can be checked.
@@ -32,6 +36,24 @@ from typing import Any
 MODEL = "test-model"
 
 
+class Bucket:
+    """A token bucket: ``rate`` tokens per second, at most ``capacity`` saved up."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate, self.capacity = rate, capacity
+        self.tokens, self.stamp = capacity, time.monotonic()
+
+    def take(self, amount: float) -> float:
+        """Take ``amount`` and return 0, or return the seconds until it could be taken (taking nothing)."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= amount:
+            self.tokens -= amount
+            return 0.0
+        return (amount - self.tokens) / self.rate
+
+
 class State:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -45,6 +67,11 @@ class State:
                 for line in handle:
                     row = json.loads(line)
                     self.answers[row["problem"]] = str(row.get("expected_answer", ""))
+        burst = args.burst_seconds
+        self.request_bucket = Bucket(args.max_rps, args.max_rps * burst) if args.max_rps else None
+        self.token_bucket = Bucket(args.max_tpm / 60, args.max_tpm / 60 * burst) if args.max_tpm else None
+        self.rate_limited = 0
+        self.tokens_served = 0
         self.fault_table: list[tuple[str, float]] = []
         for part in filter(None, args.faults.split(",")):
             kind, _, rate = part.partition(":")
@@ -149,7 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/stats":
             with self.state.lock:
                 self._send(200, {"attempts": dict(self.state.attempts), "completed": dict(self.state.completed),
-                                 "faults": dict(self.state.faults)})
+                                 "faults": dict(self.state.faults), "rate_limited": self.state.rate_limited,
+                                 "tokens_served": self.state.tokens_served})
         else:
             self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -158,6 +186,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         if self.path == "/stats/reset":
             with self.state.lock:
+                self.state.rate_limited = self.state.tokens_served = 0
                 self.state.attempts.clear()
                 self.state.completed.clear()
                 self.state.faults.clear()
@@ -189,10 +218,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.faults[fault] += 1
             if self._inject(fault):
                 return
-        if self.state.args.delay:
-            time.sleep(self.state.args.delay)
         content, finish, matched = apply_stop(make_answer(self.state, body), body.get("stop"))
         tokens = len(content.split())
+        prompt_tokens = len(_prompt_text(body).split())
+        if self._rate_limited(prompt_tokens + tokens):
+            return
+        if self.state.args.delay:
+            time.sleep(self.state.args.delay)
         if self.path == "/v1/chat/completions":
             choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
         else:
@@ -201,7 +233,25 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.completed[key] += 1
         self._send(200, {"id": f"cmpl-{key}", "object": "chat.completion", "model": MODEL, "choices": [choice],
-                         "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}})
+                         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens,
+                                   "total_tokens": prompt_tokens + tokens}})
+
+    def _rate_limited(self, tokens: int) -> bool:
+        """Answer 429 (with the exact Retry-After) when the request or token bucket is empty."""
+        state = self.state
+        with state.lock:
+            wait = state.request_bucket.take(1) if state.request_bucket else 0.0
+            if not wait and state.token_bucket:
+                wait = state.token_bucket.take(tokens)
+                if wait and state.request_bucket:
+                    state.request_bucket.tokens += 1  # not served: give the request back
+            if wait:
+                state.rate_limited += 1
+            else:
+                state.tokens_served += tokens
+        if wait:
+            self._send(429, {"error": {"message": "rate limit reached"}}, {"Retry-After": f"{wait:.3f}"})
+        return bool(wait)
 
     def _pick_fault(self, key: str, attempt: int) -> str | None:
         if attempt >= self.state.args.max_faults_per_prompt:
@@ -245,6 +295,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retry-after", type=float, default=0.05)
     parser.add_argument("--hang-seconds", type=float, default=3.0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--max-rps", type=float, default=0.0,
+                        help="requests per second allowed (a token bucket); above it: 429 with the exact Retry-After")
+    parser.add_argument("--max-tpm", type=float, default=0.0,
+                        help="tokens per minute allowed (prompt + completion, as usage reports them); above it: 429")
+    parser.add_argument("--burst-seconds", type=float, default=1.0,
+                        help="the buckets hold this many seconds of their rate (the burst allowed)")
     parser.add_argument("--answers-jsonl", default=None)
     parser.add_argument("--log-requests", default=None, help="append every request's path and JSON body to this file")
     parser.add_argument("--correct-rate", type=float, default=0.5)
