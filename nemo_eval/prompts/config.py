@@ -116,6 +116,15 @@ def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _markers(path: Path, data: Any) -> CodeExecutionMarkers:
+    markers = _build(CodeExecutionMarkers, path, data)
+    empty = [f.name for f in fields(CodeExecutionMarkers) if not isinstance(getattr(markers, f.name), str)
+             or not getattr(markers, f.name)]
+    if empty:
+        raise UserError(f"{path}: code_execution markers must be non-empty strings ({', '.join(empty)} is not)")
+    return markers
+
+
 def load_prompt_config(name_or_path: str) -> PromptConfig:
     """A prompt config by registered name (``generic/math``) or by path to a YAML file."""
     path = Path(name_or_path).expanduser()
@@ -137,7 +146,7 @@ def _parse_prompt_config(name: str, path: Path) -> PromptConfig:
     data["system"] = data.get("system") or ""
     return _build(PromptConfig, path, data, name=name, path=path, stop=stop,
                   few_shot_examples=_build(FewShotFormat, path, few_shot) if few_shot else None,
-                  code_execution=_build(CodeExecutionMarkers, path, code) if code else None)
+                  code_execution=_markers(path, code) if code else None)
 
 
 def _parse_example_set(name: str, path: Path) -> ExampleSet:

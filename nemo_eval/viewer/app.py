@@ -109,12 +109,14 @@ def create_app(roots: list[Path], host: str = "127.0.0.1", port: Optional[int] =
         runs = catalog.runs()
         summaries = {run_id: run_summary(catalog, run) for run_id, run in runs.items()}
         metrics = {run_id: views.run_metrics(run) for run_id, run in runs.items()}
+        pending = any(entry["pending"] for m in metrics.values() for entry in m.values())
         groups: dict[str, list[str]] = {}
         for run in runs.values():
             groups.setdefault(run.group, []).append(run.id)
         groups = {g: ids for g, ids in groups.items() if len(ids) > 1}
         return render_template("runs.html", runs=runs, summaries=summaries, metrics=metrics, groups=groups,
-                               roots=catalog.roots, refresh=any(s["in_progress"] for s in summaries.values()))
+                               roots=catalog.roots, pending=pending,
+                               refresh=pending or any(s["in_progress"] for s in summaries.values()))
 
     @app.get("/select")
     def select():
@@ -130,7 +132,9 @@ def create_app(roots: list[Path], host: str = "127.0.0.1", port: Optional[int] =
     @app.get("/run")
     def run_page():
         run = find_run(request.args.get("id"))
-        return render_template("run.html", run=run, summary=run_summary(catalog, run), metrics=views.run_metrics(run))
+        metrics = views.run_metrics(run)
+        return render_template("run.html", run=run, summary=run_summary(catalog, run), metrics=metrics,
+                               refresh=any(entry["pending"] for entry in metrics.values()))
 
     @app.get("/samples")
     def samples_page():
@@ -147,21 +151,23 @@ def create_app(roots: list[Path], host: str = "127.0.0.1", port: Optional[int] =
         per_page = _int(request.args.get("per_page"), PER_PAGE, 1, MAX_PER_PAGE)
         page = _int(request.args.get("page"), 1, 1, 10**9)
         try:
-            index = views.samples.get(output.path)
-        except FileNotFoundError:
+            index = views.samples.get(output.paths)
+        except OSError:
             abort(404, description="the file changed while you looked (a run finished?); reload the run page")
         rows, total = index.query(status, text, page, per_page)
         pages = max(1, -(-total // per_page))
         return render_template("samples.html", run=run, benchmark=benchmark, files=files, output=output,
                                status=status, q=text, rows=rows, total=total, page=page, pages=pages,
-                               per_page=per_page, counts=index.counts(), bad_lines=index.bad_lines)
+                               per_page=per_page, counts=index.counts(), bad_lines=index.bad_lines,
+                               duplicates=index.duplicate_ids)
 
     @app.get("/sample")
     def sample_page():
         run = find_run(request.args.get("run"))
         benchmark = request.args.get("benchmark", "")
         item_id = request.args.get("id", "")
-        data = views.sample(run, benchmark, item_id, request.args.get("file", ""))
+        position = _int(request.args.get("n"), -1, -1, 10**9)
+        data = views.sample(run, benchmark, item_id, request.args.get("file", ""), position if position >= 0 else None)
         if data is None:
             abort(404, description=f"no item {item_id!r} of {benchmark!r} in run {run.id!r}")
         return render_template("sample.html", run=run, benchmark=benchmark, item_id=item_id, **data)
@@ -169,7 +175,9 @@ def create_app(roots: list[Path], host: str = "127.0.0.1", port: Optional[int] =
     @app.get("/compare")
     def compare_page():
         a, b = find_run(request.args.get("a")), find_run(request.args.get("b"))
-        return render_template("compare.html", a=a, b=b, comparison=views.compare(a, b))
+        comparison = views.compare(a, b)
+        return render_template("compare.html", a=a, b=b, comparison=comparison,
+                               refresh=any(entry["pending"] for entry in comparison.values()))
 
     @app.get("/compare/item")
     def compare_item_page():
@@ -191,8 +199,8 @@ def create_app(roots: list[Path], host: str = "127.0.0.1", port: Optional[int] =
         if len(chosen) < 2:
             abort(404, description="a trend needs at least two runs")
         chosen = sorted(chosen, key=lambda run: natural_key(run.id))
-        charts = views.trend(chosen)
-        return render_template("trend.html", group=group, runs=chosen, charts=charts,
+        charts, pending = views.trend(chosen)
+        return render_template("trend.html", group=group, runs=chosen, charts=charts, refresh=pending,
                                svgs=[Markup(chart["svg"]) for chart in charts])  # escaped by trend_chart
 
     @app.errorhandler(400)

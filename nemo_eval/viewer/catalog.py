@@ -27,18 +27,42 @@ RESCAN_SECONDS = 2.0
 
 
 def natural_key(text: str) -> list[Any]:
-    """Sort key that orders ``step_100`` before ``step_1000`` and ``rs2`` before ``rs10``."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+    """Sort key that orders ``step_100`` before ``step_1000`` and ``rs2`` before ``rs10`` (ASCII digits only)."""
+    return [(0, int(part), "") if part.isdigit() and part.isascii() else (1, 0, part.lower())
+            for part in re.split(r"([0-9]+)", text)]
+
+
+def printable_name(name: str) -> bool:
+    """Whether a file name decodes as UTF-8 (others cannot be shown in a page or a URL; they are skipped)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
 class OutputFile:
-    """One generation file of a benchmark (its finished form, or the partial one while in progress)."""
+    """One generation file of a benchmark: its finished form, its partial one (generation running, or a rerun
+    retrying failed lines of the finished file), or both."""
 
     name: str  # output-greedy.jsonl / output-rs<seed>.jsonl
-    path: Path  # what to read: the final file, else the .partial one
+    final: Optional[Path]
+    partial: Optional[Path]
     seed: Optional[int]
-    in_progress: bool
+
+    @property
+    def in_progress(self) -> bool:
+        return self.partial is not None
+
+    @property
+    def paths(self) -> list[Path]:
+        """What to read, in order: the finished lines, then the newer ones of the partial file."""
+        return [p for p in (self.final, self.partial) if p is not None]
+
+    @property
+    def path(self) -> Path:
+        return self.paths[0]
 
     @property
     def label(self) -> str:
@@ -83,7 +107,7 @@ def _seed(name: str) -> Optional[int]:
     return int(match.group(1)) if match else None
 
 
-def _benchmark_files(directory: Path) -> list[OutputFile]:
+def _benchmark_files(directory: Path, inside) -> list[OutputFile]:
     found: dict[str, OutputFile] = {}
     try:
         entries = sorted(os.listdir(directory))
@@ -91,14 +115,14 @@ def _benchmark_files(directory: Path) -> list[OutputFile]:
         return []
     for entry in entries:
         parsed = _output_name(entry)
-        if parsed is None:
+        if parsed is None or not inside(directory / entry) or not (directory / entry).is_file():
             continue
         name, in_progress = parsed
-        if name in found and not found[name].in_progress:
-            continue
-        if not in_progress or name not in found:
-            # A finished file wins over a partial one (the partial is removed right after it is written).
-            found[name] = OutputFile(name, directory / entry, _seed(name), in_progress)
+        output = found.setdefault(name, OutputFile(name, None, None, _seed(name)))
+        if in_progress:
+            output.partial = directory / entry
+        else:
+            output.final = directory / entry
     return sorted(found.values(), key=lambda f: (f.seed is not None, f.seed or 0))
 
 
@@ -117,6 +141,7 @@ class Catalog:
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
         self._scanned = 0.0
+        self.json_cache: dict[Path, tuple[tuple[int, int, int], Optional[dict[str, Any]]]] = {}  # small files
 
     def inside(self, path: Path) -> bool:
         """Whether ``path`` really (after symlinks) lies in a served directory."""
@@ -141,10 +166,11 @@ class Catalog:
         for directory, subdirs, files in os.walk(root):
             here = Path(directory)
             depth = len(here.relative_to(root).parts)
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d != LOGS_DIR and depth < MAX_DEPTH)
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d != LOGS_DIR and depth < MAX_DEPTH
+                                and printable_name(d))
             benchmarks = {}
             for sub in subdirs:
-                outputs = [f for f in _benchmark_files(here / sub) if self.inside(f.path)]
+                outputs = _benchmark_files(here / sub, self.inside)
                 if outputs:
                     benchmarks[sub] = outputs
             if not benchmarks and METRICS_NAME not in files:
@@ -152,19 +178,57 @@ class Catalog:
             relative = here.relative_to(root).as_posix()
             run_id = "/".join(part for part in (prefix, "" if relative == "." else relative) if part) or here.name
             parent = run_id.rsplit("/", 1)[0] if "/" in run_id else ""
-            runs[run_id] = Run(run_id, here, parent, benchmarks)
+            unique, number = run_id, 1
+            while unique in runs:  # a served folder that is a run, holding a run of its own name
+                number += 1
+                unique = f"{run_id}~{number}"
+            runs[unique] = Run(unique, here, parent, benchmarks)
             subdirs[:] = [d for d in subdirs if d not in benchmarks]  # benchmark folders hold no runs
 
 
-def read_json_file(catalog: Catalog, path: Path) -> Optional[dict[str, Any]]:
-    """A JSON object from a file inside the served directories, or None (missing, unreadable, not JSON)."""
-    if not catalog.inside(path):
-        return None
+def open_inside(catalog_or_check, path: Path):
+    """Open ``path`` for reading in binary, refusing (PermissionError) a file whose real path, checked on the
+    open file itself, is outside the served directories: a file swapped for a symlink after a scan is not read."""
+    inside = catalog_or_check.inside if isinstance(catalog_or_check, Catalog) else catalog_or_check
+    handle = open(path, "rb")
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        real = os.readlink(f"/proc/self/fd/{handle.fileno()}") if os.path.isdir("/proc/self/fd") else str(path)
+        if not inside(Path(real)):
+            raise PermissionError(f"{path} leads outside the served directories")
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def read_json_file(catalog: Catalog, path: Path) -> Optional[dict[str, Any]]:
+    """A JSON object from a file inside the served directories, or None (missing, unreadable, not JSON).
+
+    Parsed files are remembered while their size, time and inode stay the same (meta files and metrics.json
+    are read for every run on every runs page)."""
+    try:
+        stat = path.stat()
+    except OSError:
         return None
-    return value if isinstance(value, dict) else None
+    stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    cached = catalog.json_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        with open_inside(catalog, path) as handle:
+            value = json.loads(handle.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        value = None
+    value = value if isinstance(value, dict) else None
+    if len(catalog.json_cache) > 100_000:
+        catalog.json_cache.clear()
+    catalog.json_cache[path] = (stamp, value)
+    return value
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` when it is a dict, else {} (meta files come from disk: any field may have any type)."""
+    return value if isinstance(value, dict) else {}
 
 
 def file_meta(catalog: Catalog, output: OutputFile) -> dict[str, Any]:
@@ -173,42 +237,47 @@ def file_meta(catalog: Catalog, output: OutputFile) -> dict[str, Any]:
     return read_json_file(catalog, meta_path(final)) or {}
 
 
+def _scalar(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def run_summary(catalog: Catalog, run: Run) -> dict[str, Any]:
     """What the runs page shows about a run: model, server, date, sampling, size, progress."""
     models, servers, sampling = set(), set(), {}
     size, newest, lines_in_progress = 0, 0.0, 0
     for output in run.files():
         meta = file_meta(catalog, output)
-        settings = meta.get("settings") or {}
+        settings = as_dict(meta.get("settings"))
         model = meta.get("resolved_model") or settings.get("model")
         if model:
-            models.add(str(model))
-        server = meta.get("server") or {}
+            models.add(_scalar(model))
+        server = as_dict(meta.get("server"))
         if server.get("type"):
-            servers.add(str(server["type"]) + (f" {server['base_url']}" if server.get("base_url") else ""))
-        request = settings.get("request") or {}
+            servers.add(_scalar(server["type"]) + (f" {_scalar(server['base_url'])}" if server.get("base_url") else ""))
+        request = as_dict(settings.get("request"))
         kind = "greedy" if output.seed is None else "sampled"
-        sampling.setdefault(kind, {k: request[k] for k in ("temperature", "top_p", "top_k", "max_tokens")
+        sampling.setdefault(kind, {k: _scalar(request[k]) for k in ("temperature", "top_p", "top_k", "max_tokens")
                                    if k in request})
-        try:
-            stat = output.path.stat()
-        except OSError:
-            continue
-        size += stat.st_size
-        newest = max(newest, stat.st_mtime)
-        if output.in_progress:
-            lines_in_progress += count_lines(output.path)
+        for path in output.paths:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            size += stat.st_size
+            newest = max(newest, stat.st_mtime)
+        if output.partial is not None:
+            lines_in_progress += count_lines(catalog, output.partial)
     seeds = {b: sum(f.seed is not None for f in files) for b, files in run.benchmarks.items()}
     return {"models": sorted(models), "servers": sorted(servers), "sampling": sampling, "size": size,
             "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(newest)) if newest else "",
             "in_progress": run.in_progress, "lines_in_progress": lines_in_progress, "seeds": seeds}
 
 
-def count_lines(path: Path) -> int:
+def count_lines(catalog: Catalog, path: Path) -> int:
     """Lines in a file, counted without parsing them."""
     count = 0
     try:
-        with open(path, "rb") as handle:
+        with open_inside(catalog, path) as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 count += block.count(b"\n")
     except OSError:

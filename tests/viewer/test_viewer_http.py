@@ -106,7 +106,11 @@ def test_model_output_is_escaped_never_markup(served):
 
 def test_compare_lists_deltas_tests_and_flips(served):
     _, url, _ = served
-    status, body, _ = get(link(url, "/compare", a="sweep/step_100", b="sweep/step_200"))
+    page = link(url, "/compare", a="sweep/step_100", b="sweep/step_200")
+    first = get(page)[1]                             # the tests run in the background; the page says so meanwhile
+    assert "exact McNemar" in first or ("computing the paired tests" in first and 'http-equiv="refresh"' in first)
+    assert wait_for(lambda: "exact McNemar" in get(page)[1])
+    status, body, _ = get(page)
     assert status == 200 and "exact McNemar" in body and "paired bootstrap" in body
     improved = body.split('class="flips improved"')[1].split("</p>")[0]
     regressed = body.split('class="flips regressed"')[1].split("</p>")[0]
