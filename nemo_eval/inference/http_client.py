@@ -4,23 +4,46 @@ Why not the ``openai`` SDK or a general client: generation sends thousands of sm
 and the per-request cost of the client decides throughput (see docs/performance.md for the
 measurements). This client does only what an OpenAI-compatible API needs: GET/POST with a
 JSON body, ``Content-Length`` or chunked responses, keep-alive, http and https, a timeout per
-request. Errors surface as :class:`TransportError` (connection trouble, timeouts, malformed
-responses), which callers may retry.
+request, and forward proxies as every well-behaved client honours them: ``HTTPS_PROXY`` /
+``HTTP_PROXY`` / ``NO_PROXY`` (and the lower-case forms, which win), a CONNECT tunnel for https
+targets and absolute-URI requests for http ones, ``user:password@`` in the proxy URL sent as
+``Proxy-Authorization``. Errors surface as :class:`TransportError` (connection trouble, timeouts,
+malformed responses), which callers may retry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
+import urllib.request
 from dataclasses import dataclass
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 _MAX_HEADER_BYTES = 64 * 1024
 
 
 class TransportError(Exception):
     """The request did not produce a complete HTTP response (retryable)."""
+
+
+def proxy_for(scheme: str, host: str, port: int) -> Optional[SplitResult]:
+    """The forward proxy the environment names for a URL (``*_PROXY`` minus ``NO_PROXY``), or None."""
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme)
+    if not proxy:
+        return None
+    if urllib.request.proxy_bypass_environment(host, proxies) or \
+            urllib.request.proxy_bypass_environment(f"{host}:{port}", proxies):
+        return None
+    if "://" not in proxy:
+        proxy = "http://" + proxy
+    parts = urlsplit(proxy)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"{scheme}_proxy={proxy!r}: only http:// forward proxies are supported "
+                         "(an https target still goes through it encrypted, in a CONNECT tunnel)")
+    return parts
 
 
 @dataclass
@@ -64,7 +87,18 @@ class HttpClient:
         self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
         default_port = (parts.scheme == "https" and self.port == 443) or (parts.scheme == "http" and self.port == 80)
         host_header = self.host if default_port else f"{self.host}:{self.port}"
+        self.proxy = proxy_for(parts.scheme, self.host, self.port)
+        proxy_auth = ""
+        if self.proxy is not None and self.proxy.username is not None:
+            token = base64.b64encode(f"{unquote(self.proxy.username)}:{unquote(self.proxy.password or '')}".encode())
+            proxy_auth = f"Proxy-Authorization: Basic {token.decode()}\r\n"
+        self._proxy_auth = proxy_auth
+        # Through a proxy, plain http requests name the whole URL (and carry the proxy's credentials);
+        # https requests go inside a CONNECT tunnel, where the proxy sees nothing of them.
+        self._target = (f"http://{host_header}" if self.proxy is not None and self._ssl is None else "") + self.prefix
         extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        if self.proxy is not None and self._ssl is None:
+            extra += proxy_auth
         self._common = f"Host: {host_header}\r\nAccept: application/json\r\nAccept-Encoding: identity\r\n{extra}"
         self._idle: list[_Connection] = []
         self._max_idle = max_idle_connections
@@ -83,7 +117,7 @@ class HttpClient:
         Raises:
             TransportError: connection refused/reset, timeout, or a malformed response.
         """
-        head = f"{method} {self.prefix}{path} HTTP/1.1\r\n{self._common}"
+        head = f"{method} {self._target}{path} HTTP/1.1\r\n{self._common}"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         payload = (head + "\r\n").encode("latin-1") + (body or b"")
@@ -154,6 +188,8 @@ class HttpClient:
         raise TransportError("connection lost twice")  # pragma: no cover - loop always returns/raises
 
     async def _connect(self) -> _Connection:
+        if self.proxy is not None:
+            return await self._connect_via_proxy()
         try:
             reader, writer = await asyncio.open_connection(
                 self.host, self.port, ssl=self._ssl, limit=_MAX_HEADER_BYTES,
@@ -161,6 +197,33 @@ class HttpClient:
         except OSError as exc:
             raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
         return _Connection(reader, writer)
+
+    async def _connect_via_proxy(self) -> _Connection:
+        proxy = self.proxy
+        assert proxy is not None
+        where = f"proxy {proxy.hostname}:{proxy.port or 80}"
+        try:
+            reader, writer = await asyncio.open_connection(proxy.hostname, proxy.port or 80, limit=_MAX_HEADER_BYTES)
+        except OSError as exc:
+            raise TransportError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+        if self._ssl is None:
+            return _Connection(reader, writer)
+        connection = _Connection(reader, writer)
+        try:
+            authority = f"{self.host}:{self.port}" if ":" not in self.host else f"[{self.host}]:{self.port}"
+            writer.write(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{self._proxy_auth}\r\n".encode("latin-1"))
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.") or head[9:12] != b"200":
+                status_line = head.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+                raise TransportError(f"{where} refused the tunnel to {authority}: {status_line}")
+            await _start_tls(reader, writer, self._ssl, self.host)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ssl.SSLError) as exc:
+            connection.close()
+            raise TransportError(f"tunnel through {where} failed: {type(exc).__name__}: {exc}") from None
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     @staticmethod
     async def _read_response(reader: asyncio.StreamReader, method: str) -> tuple[Response, bool]:
@@ -197,6 +260,20 @@ class HttpClient:
             self._watchdog.cancel()
         while self._idle:
             self._idle.pop().close()
+
+
+async def _start_tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ssl.SSLContext,
+                     host: str) -> None:
+    """Upgrade an open connection (a proxy tunnel) to TLS in place."""
+    if hasattr(writer, "start_tls"):  # Python 3.11+
+        await writer.start_tls(context, server_hostname=host)
+        return
+    loop = asyncio.get_running_loop()
+    transport = writer.transport
+    protocol = transport.get_protocol()
+    secure = await loop.start_tls(transport, protocol, context, server_hostname=host)
+    writer._transport = secure  # type: ignore[attr-defined]  # what 3.11's StreamWriter.start_tls does
+    protocol._transport = secure  # type: ignore[attr-defined]
 
 
 def _parse_headers(head: bytes) -> dict[str, str]:

@@ -25,6 +25,7 @@ from nemo_eval.jsonl import encode_json
 
 RETRYABLE_STATUS = {408, 409, 429}
 AUTH_STATUS = {401, 403}
+PROXY_AUTH_STATUS = 407
 THROTTLE_STATUS = {429, 503}  # the server is overloaded or rate-limits us: slow down
 THROTTLED_RETRIES_PER_RETRY = 5  # 429/503 retries allowed per ++server.max_retries (load is not the item's fault)
 
@@ -84,11 +85,20 @@ class OpenAICompatClient:
         key = os.environ.get(config.api_key_env) if config.api_key_env else None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.has_key = bool(key)
-        self.http = HttpClient(base_url, headers=headers)
+        try:
+            self.http = HttpClient(base_url, headers=headers)
+        except ValueError as exc:  # a malformed base URL or proxy setting
+            raise UserError(str(exc)) from None
         self.retries_used = 0
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    def _proxy_auth_error(self) -> UserError:
+        proxy = self.http.proxy
+        where = f"{proxy.hostname}:{proxy.port or 80}" if proxy is not None else "a proxy"
+        return UserError(f"the proxy at {where} wants credentials (HTTP 407) for {self.base_url}: put them in the "
+                         "proxy URL, e.g. HTTPS_PROXY=http://user:password@host:port")
 
     def _auth_error(self, response: Response) -> UserError:
         hint = (f"the key in ${self.config.api_key_env} was rejected" if self.has_key else
@@ -109,6 +119,8 @@ class OpenAICompatClient:
                             "is it running, and is ++server.base_url right?") from None
         if response.status in AUTH_STATUS:
             raise self._auth_error(response)
+        if response.status == PROXY_AUTH_STATUS:
+            raise self._proxy_auth_error()
         if response.status != 200:
             return None
         try:
@@ -167,6 +179,8 @@ class OpenAICompatClient:
                         problem = f"malformed response body ({type(exc).__name__}: {exc})"
                 elif response.status in AUTH_STATUS:
                     raise self._auth_error(response)
+                elif response.status == PROXY_AUTH_STATUS:
+                    raise self._proxy_auth_error()
                 elif response.status in RETRYABLE_STATUS or response.status >= 500:
                     problem = f"HTTP {response.status}: {_error_text(response)}"
                     delay_hint = _retry_after(response)

@@ -28,6 +28,10 @@ def cli_env(data_dir: Path, mirror: str | None = "default", **extra: str) -> dic
     chosen = mirror_dir() if mirror == "default" else mirror
     if chosen:
         env["NEMO_EVAL_DATA_MIRROR"] = chosen
+    # A machine whose proxy variables reach the package registries must not send the suite's loopback
+    # servers through that proxy (tests/inference/test_proxy.py sets its own).
+    for name in ("no_proxy", "NO_PROXY"):
+        env[name] = ",".join(filter(None, [env.get(name, ""), "127.0.0.1", "localhost"]))
     env.update(extra)
     return env
 

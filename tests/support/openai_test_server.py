@@ -302,6 +302,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst-seconds", type=float, default=1.0,
                         help="the buckets hold this many seconds of their rate (the burst allowed)")
     parser.add_argument("--answers-jsonl", default=None)
+    parser.add_argument("--tls-cert", default=None, help="serve https with this certificate (PEM)")
+    parser.add_argument("--tls-key", default=None, help="... and this private key (PEM)")
     parser.add_argument("--log-requests", default=None, help="append every request's path and JSON body to this file")
     parser.add_argument("--correct-rate", type=float, default=0.5)
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>'")
@@ -311,6 +313,12 @@ def main(argv: list[str] | None = None) -> None:
     ThreadingHTTPServer.request_queue_size = 1024  # socketserver's default backlog of 5 drops the SYNs of a burst of
     # new connections, which the client then resends after 1 s: real servers (uvicorn: 2048) do not do that
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     server.state = State(args)  # type: ignore[attr-defined]
     server.serve_forever()
