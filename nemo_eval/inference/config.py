@@ -46,6 +46,10 @@ class ServerConfig:
         "help": "request rate limit (shared by the generation steps of one eval run against this endpoint)"})
     max_tokens_per_minute: Optional[float] = field(default=None, metadata={
         "help": "token rate limit, prompt + completion: estimated before sending, corrected from usage"})
+    price_per_million_input: Optional[float] = field(default=None, metadata={
+        "help": "price of a million prompt tokens (any currency): the cost is estimated before and reported after"})
+    price_per_million_output: Optional[float] = field(default=None, metadata={
+        "help": "price of a million generated tokens (reasoning tokens included)"})
     adaptive_concurrency: Optional[bool] = field(default=None, metadata={
         "help": "adapt requests in flight (up to max_concurrent_requests) and the request rate to 429s and "
                 "timeouts; default: on for an existing endpoint (openai), off for servers nemo-eval launches"})
@@ -98,6 +102,9 @@ class GenerateConfig(PromptSettings):
     overwrite: bool = field(default=False, metadata={
         "help": "discard an existing output made with different settings instead of refusing"})
     dry_run: bool = field(default=False, metadata={"help": "print the first prompt and request, send nothing"})
+    cache_dir: Optional[str] = field(default=None, metadata={
+        "help": "response cache: a request sent before (same endpoint, model and body) is answered from here, "
+                "in any output dir, after a crash or by a concurrent run; unset = no cache"})
     data_dir: Optional[str] = field(default=None, metadata={"help": "prepared data directory"})
     server: ServerConfig = field(default_factory=ServerConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
@@ -114,6 +121,10 @@ def check_settings(config: GenerateConfig) -> None:
         problems.append("++max_samples must be -1 (all items) or a number of items")
     if config.max_concurrent_requests < 1:
         problems.append("++max_concurrent_requests must be at least 1")
+    for name in ("price_per_million_input", "price_per_million_output"):
+        value = getattr(server, name)
+        if value is not None and not value >= 0:
+            problems.append(f"++server.{name} must be >= 0 (or null)")
     for name in ("max_requests_per_minute", "max_tokens_per_minute"):
         value = getattr(server, name)
         if value is not None and not value > 0:

@@ -23,8 +23,10 @@ from typing import Optional, Sequence
 from nemo_eval.arguments import Parser, benchmark_word
 from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
+from nemo_eval.inference.accounting import estimate_text, totals_text, usage_totals
 from nemo_eval.inference.config import GenerateConfig
-from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run
+from nemo_eval.inference.openai_api import prompt_chars
+from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run, prices_of
 from nemo_eval.inference.server import get_server_type, launchable_server_types, server_types_help
 from nemo_eval.inference.server.base import LaunchArgs
 from nemo_eval.inference.server.launcher import LaunchedServer
@@ -77,6 +79,11 @@ def run(config: GenerateConfig) -> int:
     if len(pending) < len(plan.items):
         print(f"{plan.output.path}: resuming, {len(plan.items) - len(pending)} of {len(plan.items)} items already done",
               file=sys.stderr)
+    prices = prices_of(config)
+    if prices.known:
+        chars = [prompt_chars(plan.request_body(plan.items[i], "model")) for i in pending]
+        estimate = estimate_text([plan.items[i] for i in pending], chars, plan.request_params.get("max_tokens"), prices)
+        print(f"{plan.label}: {estimate}", file=sys.stderr)
     if config.server.base_url or not server_type.launchable:
         base_url = config.server.base_url or _address(config)
         stats = execute(plan, base_url, config, rows, pending, config.server.model)
@@ -87,6 +94,7 @@ def run(config: GenerateConfig) -> int:
     print(f"{plan.label}: generated {stats.generated}, failed {stats.failed} of {len(pending)} pending "
           f"({len(plan.items)} total) in {stats.seconds:.1f} s: {rate:.1f} items/s, {stats.tokens} tokens "
           f"({tok_rate:.0f} tokens/s) -> {plan.output.path}", file=sys.stderr)
+    print(f"{plan.label}: {totals_text(usage_totals(rows.values(), prices))}", file=sys.stderr)
     if stats.failed:
         for index, error in stats.failures[:20]:
             print(f"  failed item {index} (id {plan.items[index].get('id', index)}): {error}", file=sys.stderr)

@@ -21,6 +21,7 @@ from nemo_eval.errors import UserError
 from nemo_eval.inference.config import ServerConfig
 from nemo_eval.inference.http_client import HttpClient, Response, TransportError
 from nemo_eval.inference.request_gate import RequestGate
+from nemo_eval.inference.response_cache import ResponseCache
 from nemo_eval.jsonl import encode_json
 
 RETRYABLE_STATUS = {408, 409, 429}
@@ -44,6 +45,7 @@ class Completion:
     num_input_tokens: Optional[int] = None  # usage.prompt_tokens
     num_reasoning_tokens: Optional[int] = None  # usage.completion_tokens_details.reasoning_tokens
     request_seconds: Optional[float] = None  # wall time of the attempt that answered
+    cached: bool = False  # answered from the response cache
 
 
 def _retry_after(response: Response) -> Optional[float]:
@@ -78,10 +80,12 @@ class OpenAICompatClient:
         base_url: Resolved base URL (``.../v1``).
     """
 
-    def __init__(self, config: ServerConfig, base_url: str, gate: Optional[RequestGate] = None) -> None:
+    def __init__(self, config: ServerConfig, base_url: str, gate: Optional[RequestGate] = None,
+                 cache: Optional[ResponseCache] = None) -> None:
         self.config = config
         self.base_url = base_url
         self.gate = gate
+        self.cache = cache
         key = os.environ.get(config.api_key_env) if config.api_key_env else None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.has_key = bool(key)
@@ -157,9 +161,19 @@ class OpenAICompatClient:
         """
         path = "/chat/completions" if endpoint == "chat" else "/completions"
         payload = encode_json(body).encode("utf-8")
+        key = self.cache.key(self.base_url + path, payload) if self.cache is not None else ""
+        if self.cache is not None:
+            stored = self.cache.get(key)
+            if stored is not None:
+                try:
+                    completion = _parse_completion(endpoint, stored)
+                    completion.cached = True
+                    return completion
+                except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                    pass  # a damaged entry: ask the server (and store its answer again)
         config = self.config
         gate = self.gate
-        estimate = gate.estimate(_prompt_chars(body)) if gate is not None else 0.0
+        estimate = gate.estimate(prompt_chars(body)) if gate is not None else 0.0
         attempt = throttled = 0
         while True:
             delay_hint: Optional[float] = None
@@ -174,6 +188,8 @@ class OpenAICompatClient:
                         completion = _parse_completion(endpoint, response.body)
                         completion.request_seconds = round(time.monotonic() - start, 3)
                         used, generated = _total_tokens(completion), completion.num_generated_tokens
+                        if self.cache is not None:
+                            self.cache.put(key, response.body)
                         return completion
                     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
                         problem = f"malformed response body ({type(exc).__name__}: {exc})"
@@ -206,7 +222,7 @@ class OpenAICompatClient:
             await asyncio.sleep(delay)
 
 
-def _prompt_chars(body: dict[str, Any]) -> int:
+def prompt_chars(body: dict[str, Any]) -> int:
     if "messages" in body:
         return sum(len(str(m.get("content") or "")) for m in body["messages"] if isinstance(m, dict))
     return len(str(body.get("prompt") or ""))

@@ -27,7 +27,9 @@ from nemo_eval.inference.code_execution import generate_with_code
 from nemo_eval.inference.config import GenerateConfig, check_settings, decode_escapes, sampling_params
 from nemo_eval.children import RUN_ID_ENV
 from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient
+from nemo_eval.inference.accounting import Prices
 from nemo_eval.inference.request_gate import RequestGate
+from nemo_eval.inference.response_cache import ResponseCache
 from nemo_eval.inference.resumable_output import ResumableOutput
 from nemo_eval.jsonl import check_readable_file, make_dir, read_jsonl
 from nemo_eval.prompts.builder import ResolvedPrompt, prompt_from_record, prompt_record, render_examples, resolve_prompt
@@ -155,6 +157,9 @@ def plan_run(config: GenerateConfig) -> RunPlan:
     # Not part of the settings compared on resume: a record of what was sent, for viewers and audits.
     about = {"prompt_record": record, "server": {"type": config.server.server_type,
                                                  "base_url": config.server.base_url}}
+    prices = prices_of(config)
+    if prices.known:
+        about["prices_per_million_tokens"] = prices.as_dict()
     output = ResumableOutput(output_path, settings, overwrite=config.overwrite, record=about)
     return RunPlan(items=items, resolved=resolved, examples_block=examples_block, endpoint=endpoint,
                    request_params=params, output=output, label=label, settings=settings,
@@ -187,6 +192,8 @@ def _result_row(item: dict[str, Any], completion: Any = None, error: Optional[st
         value = getattr(completion, key, None)
         if value is not None:
             row[key] = value
+    if getattr(completion, "cached", False):
+        row["cached"] = True
     return row
 
 
@@ -265,6 +272,10 @@ async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pendi
     return stats
 
 
+def prices_of(config: GenerateConfig) -> Prices:
+    return Prices(config.server.price_per_million_input, config.server.price_per_million_output)
+
+
 def _gate(config: GenerateConfig, base_url: str, plan: RunPlan) -> RequestGate:
     """The step's request gate: adaptive for existing endpoints unless told otherwise; rate limits shared with
     the other steps of the same launcher run (same run id) against the same endpoint."""
@@ -282,7 +293,8 @@ def _gate(config: GenerateConfig, base_url: str, plan: RunPlan) -> RequestGate:
 
 async def _run_async(plan: RunPlan, base_url: str, config: GenerateConfig, pending: list[int],
                      rows: dict[int, dict[str, Any]], request_model: Optional[str]) -> RunStats:
-    client = OpenAICompatClient(config.server, base_url, _gate(config, base_url, plan))
+    cache = ResponseCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
+    client = OpenAICompatClient(config.server, base_url, _gate(config, base_url, plan), cache)
     try:
         model = await client.resolve_model(request_model)
         plan.output.record_model(model)

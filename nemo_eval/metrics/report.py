@@ -11,9 +11,12 @@ import io
 from pathlib import Path
 from typing import Any, Sequence
 
+USAGE_KEY = "usage"  # metrics.json's token/cost totals of a benchmark: not a metrics row
+
 
 def table(benchmark: str, rows: dict[str, dict[str, Any]], order: Sequence[str]) -> str:
     """One aligned table: a line per row (greedy, majority@k, pass@k ...), a column per metric in ``order``."""
+    rows = {name: row for name, row in rows.items() if name != USAGE_KEY}
     columns = [c for c in order if any(c in r for r in rows.values())]
     header = [benchmark] + columns
     body = [[name] + ["" if row.get(c) is None else str(row[c]) for c in columns] for name, row in rows.items()]
@@ -24,6 +27,8 @@ def table(benchmark: str, rows: dict[str, dict[str, Any]], order: Sequence[str])
 
 def metrics_csv(metrics: dict[str, dict[str, dict[str, Any]]], order: Sequence[str]) -> str:
     """``benchmark,row,<columns in order>`` lines for every benchmark's rows."""
+    metrics = {benchmark: {name: row for name, row in rows.items() if name != USAGE_KEY}
+               for benchmark, rows in metrics.items()}
     columns = [c for c in order if any(c in row for rows in metrics.values() for row in rows.values())]
     out = io.StringIO()
     writer = csv.writer(out)

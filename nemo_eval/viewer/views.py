@@ -20,6 +20,7 @@ from nemo_eval.metrics.compare import compare_benchmark, per_item_scores
 from nemo_eval.metrics.compute import compute_metrics
 from nemo_eval.metrics.estimators import wilson_interval
 from nemo_eval.metrics.families import family_for, ordered_columns
+from nemo_eval.metrics.report import USAGE_KEY
 from nemo_eval.metrics.trend_chart import TrendPoint, render_trend_svg
 from nemo_eval.run_layout import METRICS_NAME
 from nemo_eval.viewer.catalog import (Catalog, OutputFile, Run, as_dict, file_meta, natural_key, open_inside,
@@ -184,7 +185,9 @@ class Views:
                 result[benchmark] = {"columns": columns, "rows": rows, "source": METRICS_NAME,
                                      "note": "no generation files here", "pending": False}
         for entry in result.values():
-            entry["rows"] = {str(name): row for name, row in as_dict(entry["rows"]).items() if isinstance(row, dict)}
+            rows = as_dict(entry["rows"])
+            entry["usage"] = as_dict(rows.get(USAGE_KEY))
+            entry["rows"] = {str(name): row for name, row in rows.items() if isinstance(row, dict) and name != USAGE_KEY}
             rows = list(entry["rows"].values())
             entry["shown"] = [c for c in entry["columns"] if any(c in row for row in rows)]
             entry["headline"] = _headline(list(entry["rows"]))
