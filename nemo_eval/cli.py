@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "show-prompt": ("nemo_eval.prompts.show_prompt", "print the exact prompt the model would see for one benchmark item"),
     "generate": ("nemo_eval.inference.generate", "generate solutions for one benchmark/input file against a server"),
     "evaluate": ("nemo_eval.evaluation.evaluate", "grade generations: extract answers, check them (math) or run tests (code)"),
+    "judge": ("nemo_eval.evaluation.judge", "ask a judge model whether predicted answers match the reference, next to the symbolic grader"),
     "compute-metrics": ("nemo_eval.metrics.compute_metrics", "compute metrics for one benchmark's prediction files"),
     "summarize-results": ("nemo_eval.metrics.summarize_results", "summarize every benchmark under an output dir into a table and metrics.json"),
     "compare": ("nemo_eval.metrics.compare", "compare two runs per benchmark with paired significance tests and flipped items"),

@@ -27,6 +27,7 @@ from nemo_eval.evaluation.math_normalize import vote_key as canonical_vote
 from nemo_eval.jsonl import read_jsonl
 from nemo_eval.metrics.estimators import majority_credit, mean_and_std, pass_at_k, wilson_interval
 from nemo_eval.metrics.families import DEFAULT_FAMILY, METRICS, MetricsFamily
+from nemo_eval.metrics.judge_metrics import has_judgements, judge_values
 from nemo_eval.run_layout import GREEDY_NAME, sampled_seed
 
 
@@ -63,6 +64,7 @@ def _summary(lines: list[dict[str, Any]], family: MetricsFamily) -> dict[str, An
         "avg_tokens": round(sum(tokens) / len(tokens), 1) if tokens else None,
     }
     row.update(family.values(lines))
+    row.update({k: v for k, v in judge_values(lines).items() if v is not None})
     errors = sum("grading_error" in line for line in lines)
     if errors:
         row["grading_errors"] = errors
@@ -133,10 +135,23 @@ def _sampled_metrics(paths: list[Path], family: MetricsFamily) -> dict[str, dict
                                  "no_answer": round(100 * no_answer / len(order), 2)}
     counts = [sum(bool(run[i]["is_correct"]) for run in runs) for i in order]
     no_answer = sum(not any(_has_answer(run[i]) for run in runs) for i in order)
+    judged = all(has_judgements([run[i] for i in order]) for run in runs)
+    judge_counts = [sum(run[i]["judge_correct"] is True for run in runs) for i in order] if judged else []
     for j in range(1, k + 1):
         value = sum(pass_at_k(k, c, j) for c in counts) / len(order)
         rows[f"pass@{j}"] = {"num_entries": len(order), "accuracy": round(100 * value, 2),
                              "no_answer": round(100 * no_answer / len(order), 2)}
+        if judged:
+            judge_value = sum(pass_at_k(k, c, j) for c in judge_counts) / len(order)
+            rows[f"pass@{j}"]["judge_accuracy"] = round(100 * judge_value, 2)
+    majority = rows.get(f"majority@{k}")
+    if judged and majority is not None:
+        credit = [majority_credit([vote_key(run[i]["predicted_answer"]) for run in runs],
+                                  [run[i]["judge_correct"] is True for run in runs]) for i in order]
+        majority["judge_accuracy"] = round(100 * sum(credit) / len(order), 2)
+    if judged:
+        rows[f"pass@1[avg-of-{k}]"]["judge_accuracy"] = round(
+            sum(100 * sum(run[i]["judge_correct"] is True for i in order) / len(order) for run in runs) / k, 2)
     return rows
 
 

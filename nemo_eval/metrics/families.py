@@ -15,7 +15,9 @@ from typing import Any, Callable, Iterable, Union
 from nemo_eval.registry import Registry, resolve
 
 # values every family's rows can have, in table order; grading_errors comes last
-COMMON_COLUMNS = ("num_entries", "accuracy", "accuracy_std", "ci95_low", "ci95_high", "no_answer", "avg_tokens")
+COMMON_COLUMNS = ("num_entries", "accuracy", "accuracy_std", "ci95_low", "ci95_high", "no_answer", "avg_tokens",
+                  # present when the lines were judged (nemo-eval judge; metrics/judge_metrics.py)
+                  "judge_accuracy", "judge_invalid", "judge_agreement", "accuracy_any", "accuracy_both")
 LAST_COLUMNS = ("grading_errors",)
 
 Summarize = Callable[[list[dict[str, Any]]], dict[str, Any]]

@@ -123,9 +123,30 @@ def apply_stop(content: str, stop: Any) -> tuple[str, str, Any]:
     return content[:index], "stop", matched
 
 
+def scripted_judgement(body: dict[str, Any]) -> str:
+    """--script judge: compare the "Reference answer:" and "Predicted answer:" sections of a judge prompt the
+    way a strict judge would: equal after dropping spaces, ``$`` and a trailing ``.0``, or equal as numbers.
+    A predicted answer containing UNSURE gets an answer without a verdict (an invalid judgement)."""
+    text = _prompt_text(body)
+    reference = re.search(r"Reference answer:\n(.*?)\n\n", text, re.S)
+    predicted = re.search(r"Predicted answer:\n(.*?)\n\n", text, re.S)
+    if not reference or not predicted:
+        return "I was not asked to compare two answers."
+    a, b = (re.sub(r"[\s$]", "", m.group(1)).removesuffix(".0") for m in (reference, predicted))
+    if "UNSURE" in b:
+        return "The predicted answer is unclear to me."
+    try:
+        same = a == b or float(a) == float(b)
+    except ValueError:
+        same = False
+    return f"Comparing {b} with {a}.\nJudgement: {'Yes' if same else 'No'}"
+
+
 def make_answer(state: State, body: dict[str, Any]) -> str:
     if state.args.script == "code":
         return scripted_code_answer(body)
+    if state.args.script == "judge":
+        return scripted_judgement(body)
     text = _prompt_text(body)
     seed = body.get("seed")
     for problem, expected in state.answers.items():
@@ -307,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-requests", default=None, help="append every request's path and JSON body to this file")
     parser.add_argument("--correct-rate", type=float, default=0.5)
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>'")
-    parser.add_argument("--script", choices=("answer", "code"), default="answer",
+    parser.add_argument("--script", choices=("answer", "code", "judge"), default="answer",
                         help="answer: a boxed answer; code: a python block first, the answer after its output")
     args = parser.parse_args(argv)
     ThreadingHTTPServer.request_queue_size = 1024  # socketserver's default backlog of 5 drops the SYNs of a burst of
