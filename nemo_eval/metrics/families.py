@@ -55,6 +55,10 @@ METRICS.register("math", MetricsFamily(
     columns=("accuracy_strict", "accuracy_flexible", "format_adherence", "reasoning_format"),
     summarize="nemo_eval.metrics.math_metrics:summarize"))
 METRICS.register("code", MetricsFamily(name="code", description="the shared values only (tests pass or fail)"))
+METRICS.register("ifeval", MetricsFamily(
+    name="ifeval", description="IFEval prompt- and instruction-level accuracy, strict and loose (lm-eval's names)",
+    columns=("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"),
+    summarize="nemo_eval.metrics.ifeval_metrics:summarize"))
 
 
 def ordered_columns(families: Iterable[MetricsFamily]) -> list[str]:
