@@ -59,7 +59,7 @@ def extract_gsm8k(text: Optional[str]) -> Optional[str]:
 
 _LETTER = r"\(?([A-J])\)?"
 _CHOICE_STATEMENTS = re.compile(
-    rf"(?:answer|option|choice)\s*(?:is|:|=)?\s*(?:option\s+|choice\s+)?\**\s*{_LETTER}(?![A-Za-z])"
+    rf"(?:answer|option|choice)\s*(?:is|:|=)?\s*(?:option\s+|choice\s+)?\**\s*\$?{_LETTER}(?![A-Za-z])"
     rf"|(?:option|choice)\s+{_LETTER}\s+is\s+(?:the\s+)?correct", re.I)
 _LETTER_LINE = re.compile(rf"^[\s*#>]*{_LETTER}(?:[.):]|\s*$)", re.M)
 
@@ -98,9 +98,10 @@ def extract_choice(text: Optional[str], choices: Choices = None) -> Optional[str
     line = _last_match(_LETTER_LINE, text)
     if line:
         found.append((line.start(), line.group(1)))
-    if choices:
+    if choices:  # a final statement naming a choice by its text ("the answer is seven"); letters were found above
         answer, strategy = extract_answer(text, ExtractionConfig(strategies=list(MARKERS)))
-        letter = _letter_of(answer, choices) if answer else None
+        names_letter = answer is not None and re.match(rf"{_LETTER}(?:[.):]|\s*$)", clean(answer))
+        letter = _letter_of(answer, choices) if answer and not names_letter else None
         if letter:
             found.append((len(text), letter))
     if found:
