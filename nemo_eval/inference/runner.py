@@ -27,7 +27,7 @@ from nemo_eval.inference.config import GenerateConfig, check_settings, decode_es
 from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient
 from nemo_eval.inference.resumable_output import ResumableOutput
 from nemo_eval.jsonl import check_readable_file, make_dir, read_jsonl
-from nemo_eval.prompts.builder import ResolvedPrompt, build_prompt, render_examples, resolve_prompt
+from nemo_eval.prompts.builder import ResolvedPrompt, build_prompt, drawn_examples, render_examples, resolve_prompt
 from nemo_eval.run_layout import output_path
 from nemo_eval.sandbox import SandboxClient
 
@@ -47,9 +47,10 @@ class RunPlan:
     label: str
     settings: dict[str, Any] = field(default_factory=dict)
     code_execution: Optional[Any] = None  # the CodeExecutionConfig when enabled
+    positions: dict[str, int] = field(default_factory=dict)  # item id -> position in its split
 
     def request_body(self, item: dict[str, Any], model: str) -> dict[str, Any]:
-        prompt = build_prompt(self.resolved, item, self.examples_block)
+        prompt = build_prompt(self.resolved, item, self.examples_block, self.positions.get(str(item.get("id"))))
         body: dict[str, Any] = {"model": model}
         if self.endpoint == "chat":
             body["messages"] = prompt.messages
@@ -100,7 +101,14 @@ def plan_run(config: GenerateConfig) -> RunPlan:
         items = items[: config.max_samples]
     if not items:
         raise UserError("there is nothing to generate: the input has no items (check ++max_samples)")
-    resolved = resolve_prompt(config, defaults)
+    positions = {str(item.get("id", index)): index for index, item in enumerate(items)}
+    if config.benchmark:
+        resolved = resolve_prompt(config, defaults, lambda split: load_items(spec.name, split, data_dir),
+                                  config.split or defaults.split)
+    else:
+        resolved = resolve_prompt(config, defaults)
+    if resolved.pool_count:   # draw every item's few-shot examples now, before requests run concurrently
+        drawn_examples(resolved, items[-1], len(items) - 1)
     endpoint = config.inference.endpoint or ("completions" if resolved.template else "chat")
     if endpoint not in ENDPOINTS:
         raise UserError(f"++inference.endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
@@ -132,7 +140,8 @@ def plan_run(config: GenerateConfig) -> RunPlan:
         "input": source,
         "model": config.server.model,
         "prompt": {"config": resolved.config.name, "config_sha256": _file_sha256(prompt_file),
-                   "examples_type": resolved.examples_type, "num_few_shots": len(resolved.examples),
+                   "examples_type": resolved.examples_type,
+                   "num_few_shots": resolved.pool_count or len(resolved.examples),
                    "template": resolved.template.name if resolved.template else None,
                    "system_message": resolved.system_message},
         "endpoint": endpoint,
@@ -149,7 +158,7 @@ def plan_run(config: GenerateConfig) -> RunPlan:
     output = ResumableOutput(output_path, settings, overwrite=config.overwrite)
     return RunPlan(items=items, resolved=resolved, examples_block=render_examples(resolved), endpoint=endpoint,
                    request_params=params, output=output, label=label, settings=settings,
-                   code_execution=code_execution)
+                   code_execution=code_execution, positions=positions)
 
 
 def _check_unique_ids(path: Path, items: list[dict[str, Any]]) -> None:

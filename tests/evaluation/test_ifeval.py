@@ -6,20 +6,18 @@ lm-evaluation-harness's own checker, bounded time on hostile responses, and the 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, cli_env, mirror_dir, openai_test_server, run_cli, single_error_line
+from helpers import REPO, cli_env, lm_eval_python, mirror_dir, openai_test_server, run_cli, single_error_line
 from nemo_eval.evaluation.ifeval_checks import CHECKERS
 from nemo_eval.evaluation.ifeval_grader import grade_ifeval, grade_line, loose_variants
 from nemo_eval.evaluation.ifeval_text import ABBREVIATIONS
 
 CASES = json.loads((Path(__file__).parent / "fixtures" / "ifeval_cases.json").read_text(encoding="utf-8"))
-LM_EVAL_PYTHON = Path(os.environ.get("NEMO_EVAL_LM_EVAL_PYTHON", REPO / ".lmeval-venv" / "bin" / "python"))
 
 
 def verdicts(instruction_id: str, kwargs: dict, response: str) -> list[bool]:
@@ -28,12 +26,9 @@ def verdicts(instruction_id: str, kwargs: dict, response: str) -> list[bool]:
 
 
 def lm_eval_verdicts(cases: list[dict]) -> list[list[bool]]:
-    if not LM_EVAL_PYTHON.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must create the lm-eval venv ({LM_EVAL_PYTHON}); see docs/testing.md")
-        pytest.skip(f"needs lm-evaluation-harness in a separate venv at {LM_EVAL_PYTHON} (docs/testing.md)")
+    python = lm_eval_python()
     request = json.dumps({"abbreviations": sorted(ABBREVIATIONS), "cases": cases})
-    result = subprocess.run([str(LM_EVAL_PYTHON), str(REPO / "tests" / "support" / "lm_eval_ifeval.py")], input=request,
+    result = subprocess.run([str(python), str(REPO / "tests" / "support" / "lm_eval_ifeval.py")], input=request,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)["verdicts"]
