@@ -3,7 +3,8 @@
 Runs under the Python of a separate venv with ``lm-eval`` installed (never nemo-eval's). Punkt's
 trained English data (``punkt_tab``) cannot be downloaded offline, so when it is missing, lm-eval's
 sentence counting and ``nltk.word_tokenize`` get the same substitute nemo-eval uses (untrained Punkt
-plus the abbreviation list passed in the input); every other line of lm-eval's checkers runs as published.
+plus the abbreviation list passed in the input), and its langdetect gets seed 0 as nemo-eval's does; every
+other line of lm-eval's checkers runs as published.
 
 stdin: ``{"abbreviations": [...], "cases": [{"instruction_id", "kwargs", "response", "prompt"?}, ...]}``
 stdout: ``[[strict, loose], ...]``
@@ -26,6 +27,11 @@ except LookupError:
     nltk.download = lambda *args, **kwargs: False   # lm-eval tries to download punkt_tab on import
 
 from lm_eval.tasks.ifeval import instructions_util, utils  # noqa: E402
+import langdetect  # noqa: E402
+
+# The reference leaves langdetect unseeded, so its verdict on a short or mixed text can change between runs;
+# seed it as nemo-eval does (seed 0), so that the comparison is of the checkers, not of two random draws.
+langdetect.DetectorFactory.seed = 0
 
 if substitute:
     params = PunktParameters()
