@@ -56,7 +56,7 @@ class BenchmarkDefaults:
         examples_type: Few-shot example set name under ``prompts/examples/``, or None.
         num_few_shots: How many few-shot examples to show (0 = none).
         eval_type: How generations are graded: a name in the eval-type registry
-            (:data:`nemo_eval.eval_types.EVAL_TYPES`: ``math``, ``code``, plugins').
+            (:data:`nemo_eval.eval_types.EVAL_TYPES`: ``math``, ``code``, ``multiple_choice``, ``ifeval``, plugins').
         metrics_type: Which metrics family summarises the results (the metrics registry,
             :data:`nemo_eval.metrics.families.METRICS`; checked when metrics are computed).
         tokens_to_generate: Default generation length.
