@@ -58,6 +58,14 @@ EVAL_TYPES.register("math", EvalType(
 EVAL_TYPES.register("code", EvalType(
     name="code", description="run the benchmark's tests against the generated program in the sandbox",
     grader="nemo_eval.evaluation.code_grader:grade_code", required_fields=("id", "problem", "test", "entry_point")))
+EVAL_TYPES.register("multiple_choice", EvalType(
+    name="multiple_choice", description="find the chosen letter (A-J) and compare it with expected_answer",
+    grader="nemo_eval.evaluation.choice_grader:grade_choices",
+    required_fields=("id", "problem", "expected_answer", "options_text")))
+EVAL_TYPES.register("ifeval", EvalType(
+    name="ifeval", description="check each IFEval instruction (25 types) against the response, strict and loose",
+    grader="nemo_eval.evaluation.ifeval_grader:grade_ifeval",
+    settings="nemo_eval.evaluation.ifeval_grader:IfevalSettings", check="nemo_eval.evaluation.ifeval_grader:check"))
 
 
 def get_eval_type(name: str) -> EvalType:

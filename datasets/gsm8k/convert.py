@@ -1,4 +1,7 @@
-"""GSM8K: question -> problem; the number after '####' (no thousands separators) -> expected_answer."""
+"""GSM8K: question -> problem; the number after '####' (no thousands separators) -> expected_answer.
+
+``answer_text`` keeps the published answer verbatim (the few-shot target of lm-eval's ``gsm8k`` prompt).
+"""
 
 import re
 from pathlib import Path
@@ -16,4 +19,5 @@ def convert(split: str, raw_dir: Path):
             "problem": row["question"],
             "expected_answer": answer.strip().replace(",", ""),
             "reference_solution": CALCULATOR_ANNOTATION.sub("", row["answer"]),
+            "answer_text": row["answer"],   # as published (annotations, "#### N"): lm-eval's few-shot target
         }

@@ -8,7 +8,8 @@ from typing import Any
 
 from nemo_eval.jsonl import read_jsonl
 
-__all__ = ["read_jsonl", "format_number", "last_boxed", "join_body_question", "canonical_integer"]
+__all__ = ["read_jsonl", "format_number", "last_boxed", "join_body_question", "canonical_integer",
+           "strip_math_delimiters", "read_parquet"]
 
 
 def format_number(value: Any) -> str:
@@ -59,3 +60,25 @@ def join_body_question(body: str, question: str) -> str:
     if body and body[-1] not in ".!?":
         body += "."
     return f"{body} {question}".strip()
+
+
+def strip_math_delimiters(text: str) -> str:
+    """``"$\\frac{1}{2}$"`` -> ``"\\frac{1}{2}"``: one enclosing ``$...$`` pair removed, nothing else.
+
+    ``"$a$,$b$"`` (two math segments) is kept as it is, since removing its outer ``$`` would join them wrongly.
+    """
+    text = str(text).strip()
+    if len(text) >= 2 and text[0] == "$" and text[-1] == "$" and "$" not in text[1:-1]:
+        return text[1:-1].strip()
+    return text
+
+
+def read_parquet(path) -> list[dict[str, Any]]:
+    """The rows of a parquet file as dicts (needs pyarrow: ``pip install 'nemo-eval[parquet]'``)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        from nemo_eval.errors import UserError
+
+        raise UserError(f"reading {path} needs pyarrow: pip install 'nemo-eval[parquet]'") from None
+    return pq.read_table(path).to_pylist()

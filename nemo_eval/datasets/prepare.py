@@ -104,7 +104,10 @@ def _fetch_all(spec: BenchmarkSpec, raw_dir: Path, mirror: str | None) -> None:
         if target.is_file() and checksum_problem(target, raw) is None:
             continue
         target.unlink(missing_ok=True)
-        fetch_raw_file(spec.name, raw, target, mirror)
+        source = fetch_raw_file(spec.name, raw, target, mirror)
+        if raw.unpinned:
+            print(f"nemo-eval: warning: {spec.name}/{raw.name} has no checksum to verify ({raw.unpinned}); "
+                  f"got sha256 {file_sha256(target)} from {source}", file=sys.stderr)
 
 
 def prepare_benchmark(name: str, data_dir: Path | None = None, force: bool = False,

@@ -34,6 +34,9 @@ class RawFile:
         alt_urls: Other URLs serving the same bytes, tried in order after ``url``.
         sha256: Expected SHA-256 of the bytes.
         git_blob_sha1: Expected git blob id, for files whose only published checksum is git's.
+        unpinned: Why the file has no checksum (nobody publishes one and we could not fetch it to pin
+            it); such a file is accepted as downloaded, and prepare-data prints the sha256 it got so
+            that it can be pinned. Every other file must have ``sha256`` or ``git_blob_sha1``.
     """
 
     name: str
@@ -41,6 +44,7 @@ class RawFile:
     alt_urls: tuple[str, ...] = ()
     sha256: str | None = None
     git_blob_sha1: str | None = None
+    unpinned: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class BenchmarkDefaults:
         examples_type: Few-shot example set name under ``prompts/examples/``, or None.
         num_few_shots: How many few-shot examples to show (0 = none).
         eval_type: How generations are graded: a name in the eval-type registry
-            (:data:`nemo_eval.eval_types.EVAL_TYPES`: ``math``, ``code``, plugins').
+            (:data:`nemo_eval.eval_types.EVAL_TYPES`: ``math``, ``code``, ``multiple_choice``, ``ifeval``, plugins').
         metrics_type: Which metrics family summarises the results (the metrics registry,
             :data:`nemo_eval.metrics.families.METRICS`; checked when metrics are computed).
         tokens_to_generate: Default generation length.
@@ -127,8 +131,9 @@ def load_spec(folder: Path) -> BenchmarkSpec:
     raw_files = []
     for entry in data.get("raw_files") or []:
         reject_unknown_keys(f"{path} raw_files", entry, _RAW_KEYS)
-        if not entry.get("sha256") and not entry.get("git_blob_sha1"):
-            raise UserError(f"{path}: raw file {entry.get('name')} needs sha256 (or git_blob_sha1)")
+        if not entry.get("sha256") and not entry.get("git_blob_sha1") and not str(entry.get("unpinned") or "").strip():
+            raise UserError(f"{path}: raw file {entry.get('name')} needs sha256 (or git_blob_sha1, or unpinned: "
+                            "<why no checksum can be given>)")
         raw_files.append(RawFile(**{**entry, "alt_urls": tuple(entry.get("alt_urls") or ())}))
     if not raw_files:
         raise UserError(f"{path}: raw_files must list at least one file")

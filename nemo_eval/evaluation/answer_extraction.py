@@ -51,6 +51,9 @@ class ExtractionConfig:
         "help": "reasoning section tags, e.g. \"['<think>','</think>']\": answers are searched after the closing tag"})
     lm_eval_variants: bool = field(default=False, metadata={
         "help": "also grade lm-evaluation-harness's GSM8K strict (#### N) and flexible (last number) filters"})
+    lm_eval_task: Optional[str] = field(default=None, metadata={
+        "help": "whose strict filter lm_eval_variants apply: gsm8k (#### N) or gsm8k_cot (The answer is N.); "
+                "default: the one the generation's prompt config names (lm-eval/gsm8k-cot: gsm8k_cot), else gsm8k"})
 
 
 def validate(config: ExtractionConfig) -> Optional[str]:
@@ -58,6 +61,8 @@ def validate(config: ExtractionConfig) -> Optional[str]:
     unknown = [s for s in config.strategies if s not in STRATEGIES]
     if unknown or not config.strategies:
         return f"extraction.strategies must be a non-empty list from {', '.join(STRATEGIES)} (got {config.strategies})"
+    if config.lm_eval_task not in (None, "gsm8k", "gsm8k_cot"):
+        return f"extraction.lm_eval_task must be gsm8k or gsm8k_cot (got {config.lm_eval_task!r})"
     for name in ("answer_tags", "reasoning_tags"):
         tags = getattr(config, name)
         if tags is not None and (len(tags) != 2 or not all(isinstance(t, str) and t for t in tags)):

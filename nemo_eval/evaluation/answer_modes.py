@@ -24,6 +24,8 @@ Choices = Union[Sequence[str], Mapping[str, str], None]
 # lm-evaluation-harness gsm8k: filters "strict-match" and "flexible-extract", then exact_match with
 # ignore_case and regexes_to_ignore [",", "\$", "(?s).*#### ", "\.$"].
 LM_EVAL_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
+# the strict filter of each lm-eval GSM8K task (gsm8k_cot's exemplars end "The answer is N.")
+LM_EVAL_STRICT_BY_TASK = {"gsm8k": LM_EVAL_STRICT, "gsm8k_cot": re.compile(r"The answer is (\-?[0-9\.\,]+).")}
 LM_EVAL_FLEXIBLE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
 LM_EVAL_IGNORE = [re.compile(p) for p in (",", r"\$", r"(?s).*#### ", r"\.$")]
 
@@ -34,10 +36,11 @@ def lm_eval_normalize(text: str) -> str:
     return text.strip().lower()
 
 
-def lm_eval_gsm8k(generation: Optional[str]) -> tuple[Optional[str], Optional[str]]:
-    """``(strict, flexible)`` answers as lm-eval's gsm8k filters pick them (None: "[invalid]")."""
+def lm_eval_gsm8k(generation: Optional[str], task: str = "gsm8k") -> tuple[Optional[str], Optional[str]]:
+    """``(strict, flexible)`` answers as the filters of lm-eval's ``task`` (gsm8k, gsm8k_cot) pick them
+    (None: "[invalid]")."""
     text = generation or ""
-    strict = LM_EVAL_STRICT.search(text)
+    strict = LM_EVAL_STRICT_BY_TASK[task].search(text)
     flexible = LM_EVAL_FLEXIBLE.findall(text)
     last = next((group for group in flexible[-1] if group), None) if flexible else None
     return (strict.group(1) if strict else None), last
@@ -59,7 +62,7 @@ def extract_gsm8k(text: Optional[str]) -> Optional[str]:
 
 _LETTER = r"\(?([A-J])\)?"
 _CHOICE_STATEMENTS = re.compile(
-    rf"(?:answer|option|choice)\s*(?:is|:|=)?\s*(?:option\s+|choice\s+)?\**\s*{_LETTER}(?![A-Za-z])"
+    rf"(?:answer|option|choice)\s*(?:is|:|=)?\s*(?:option\s+|choice\s+)?\**\s*\$?{_LETTER}(?![A-Za-z])"
     rf"|(?:option|choice)\s+{_LETTER}\s+is\s+(?:the\s+)?correct", re.I)
 _LETTER_LINE = re.compile(rf"^[\s*#>]*{_LETTER}(?:[.):]|\s*$)", re.M)
 
@@ -98,9 +101,10 @@ def extract_choice(text: Optional[str], choices: Choices = None) -> Optional[str
     line = _last_match(_LETTER_LINE, text)
     if line:
         found.append((line.start(), line.group(1)))
-    if choices:
+    if choices:  # a final statement naming a choice by its text ("the answer is seven"); letters were found above
         answer, strategy = extract_answer(text, ExtractionConfig(strategies=list(MARKERS)))
-        letter = _letter_of(answer, choices) if answer else None
+        names_letter = answer is not None and re.match(rf"{_LETTER}(?:[.):]|\s*$)", clean(answer))
+        letter = _letter_of(answer, choices) if answer and not names_letter else None
         if letter:
             found.append((len(text), letter))
     if found:

@@ -94,6 +94,17 @@ def file_benchmark(path: Path, explicit: Optional[str]) -> Optional[str]:
     return name if name in BENCHMARKS else None
 
 
+def prompt_lm_eval_task(path: Path) -> Optional[str]:
+    """The lm-eval task named by the prompt config that generated ``path`` (its .meta.json), if any."""
+    from nemo_eval.prompts.config import load_prompt_config
+
+    try:
+        name = json.loads(meta_path(path).read_text(encoding="utf-8"))["settings"]["prompt"]["config"]
+        return load_prompt_config(name).lm_eval_task or None
+    except (OSError, ValueError, KeyError, TypeError, UserError):
+        return None
+
+
 def _apply_benchmark_section(kind: EvalType, spec: Any, resolved: Any, overridden: set[str]) -> None:
     where = f"{spec.folder / 'benchmark.yaml'} evaluation"
     if not spec.evaluation:
@@ -120,6 +131,9 @@ def config_for_file(path: Path, config: Any, overridden: set[str],
     kind = EVAL_TYPES.get(name)
     if spec is not None and spec.defaults.eval_type == kind.name:  # the section is for the benchmark's own eval type
         _apply_benchmark_section(kind, spec, resolved, overridden)
+    extraction = getattr(resolved, "extraction", None)
+    if extraction is not None and extraction.lm_eval_task is None:
+        extraction.lm_eval_task = prompt_lm_eval_task(path)
     problem = resolve(kind.check)(resolved) if kind.check else None
     if problem:
         raise UserError(problem)

@@ -173,7 +173,7 @@ def grade_math_lines(lines: list[dict[str, Any]], config: Any) -> list[dict[str,
         if reasoning is not None:
             line["has_reasoning"] = reasoning
         if extraction.lm_eval_variants:
-            strict, flexible = lm_eval_gsm8k(line.get("generation"))
+            strict, flexible = lm_eval_gsm8k(line.get("generation"), extraction.lm_eval_task or "gsm8k")
             line.update(predicted_answer_strict=strict, is_correct_strict=lm_eval_match(strict, line["expected_answer"]),
                         predicted_answer_flexible=flexible,
                         is_correct_flexible=lm_eval_match(flexible, line["expected_answer"]))

@@ -32,7 +32,8 @@ from nemo_eval.inference.request_gate import RequestGate
 from nemo_eval.inference.response_cache import ResponseCache
 from nemo_eval.inference.resumable_output import ResumableOutput
 from nemo_eval.jsonl import check_readable_file, make_dir, read_jsonl
-from nemo_eval.prompts.builder import ResolvedPrompt, prompt_from_record, prompt_record, render_examples, resolve_prompt
+from nemo_eval.prompts.builder import (ResolvedPrompt, drawn_examples, item_examples, prompt_from_record, prompt_record,
+                                      render_examples, resolve_prompt)
 from nemo_eval.run_layout import output_path
 from nemo_eval.sandbox import SandboxClient
 
@@ -53,9 +54,14 @@ class RunPlan:
     settings: dict[str, Any] = field(default_factory=dict)
     code_execution: Optional[Any] = None  # the CodeExecutionConfig when enabled
     prompt_record: dict[str, Any] = field(default_factory=dict)  # prompts.builder.prompt_record of this run
+    positions: dict[str, int] = field(default_factory=dict)  # item id -> position in its split
+
+    def item_examples(self, item: dict[str, Any]) -> Optional[str]:
+        """The few-shot block drawn for this item (when examples are drawn per item), else None."""
+        return item_examples(self.resolved, item, self.positions.get(str(item.get("id"))))
 
     def request_body(self, item: dict[str, Any], model: str) -> dict[str, Any]:
-        prompt = prompt_from_record(self.prompt_record, item)
+        prompt = prompt_from_record(self.prompt_record, item, self.item_examples(item))
         body: dict[str, Any] = {"model": model}
         if self.endpoint == "chat":
             body["messages"] = prompt.messages
@@ -106,7 +112,14 @@ def plan_run(config: GenerateConfig) -> RunPlan:
         items = items[: config.max_samples]
     if not items:
         raise UserError("there is nothing to generate: the input has no items (check ++max_samples)")
-    resolved = resolve_prompt(config, defaults)
+    positions = {str(item.get("id", index)): index for index, item in enumerate(items)}
+    if config.benchmark:
+        resolved = resolve_prompt(config, defaults, lambda split: load_items(spec.name, split, data_dir),
+                                  config.split or defaults.split)
+    else:
+        resolved = resolve_prompt(config, defaults)
+    if resolved.pool_count:   # draw every item's few-shot examples now, before requests run concurrently
+        drawn_examples(resolved, items[-1], len(items) - 1)
     endpoint = config.inference.endpoint or ("completions" if resolved.template else "chat")
     if endpoint not in ENDPOINTS:
         raise UserError(f"++inference.endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
@@ -138,7 +151,8 @@ def plan_run(config: GenerateConfig) -> RunPlan:
         "input": source,
         "model": config.server.model,
         "prompt": {"config": resolved.config.name, "config_sha256": _file_sha256(prompt_file),
-                   "examples_type": resolved.examples_type, "num_few_shots": len(resolved.examples),
+                   "examples_type": resolved.examples_type,
+                   "num_few_shots": resolved.pool_count or len(resolved.examples),
                    "template": resolved.template.name if resolved.template else None,
                    "system_message": resolved.system_message},
         "endpoint": endpoint,
@@ -163,7 +177,7 @@ def plan_run(config: GenerateConfig) -> RunPlan:
     output = ResumableOutput(output_path, settings, overwrite=config.overwrite, record=about)
     return RunPlan(items=items, resolved=resolved, examples_block=examples_block, endpoint=endpoint,
                    request_params=params, output=output, label=label, settings=settings,
-                   code_execution=code_execution, prompt_record=record)
+                   code_execution=code_execution, prompt_record=record, positions=positions)
 
 
 def _check_unique_ids(path: Path, items: list[dict[str, Any]]) -> None:
@@ -240,6 +254,9 @@ async def _send_all(plan: RunPlan, client: OpenAICompatClient, model: str, pendi
             try:
                 completion, extra = await _generate_one(plan, client, model, item, sandbox)
                 row = {**_result_row(item, completion), **extra}
+                examples = plan.item_examples(item)
+                if examples is not None:  # drawn for this item: kept so the prompt can be shown as sent
+                    row["prompt_examples"] = examples
                 stats.generated += 1
                 stats.tokens += completion.num_generated_tokens or 0
             except ItemFailed as exc:

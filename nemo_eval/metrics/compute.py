@@ -13,7 +13,8 @@ field (code), when its generation is not empty. ``grading_errors`` counts lines 
 or failed (counted wrong).
 
 Each greedy and per-seed row also holds the values of the benchmark's metrics family (its
-``metrics_type``, :mod:`nemo_eval.metrics.families`). Majority votes group answers by their canonical form
+``metrics_type``, :mod:`nemo_eval.metrics.families`); a family with ``group_by`` adds a
+``greedy[<value>]`` row per value of that line field (e.g. per subject). Majority votes group answers by their canonical form
 (``math_normalize.vote_key``: plain numbers by exact value, so ``0.5`` and ``\\frac{1}{2}`` are one vote).
 """
 
@@ -102,7 +103,15 @@ def compute_metrics(files: list[Path], metrics_type: str = DEFAULT_FAMILY) -> di
                         "name them output-greedy.jsonl / output-rs<seed>.jsonl")
     result: dict[str, dict[str, Any]] = {}
     if greedy:
-        result["greedy"] = _summary(list(graded_by_id(greedy[0]).values()), family)  # an id twice would count twice
+        lines = list(graded_by_id(greedy[0]).values())   # an id twice would count twice
+        result["greedy"] = _summary(lines, family)
+        if family.group_by:
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for line in lines:
+                if line.get(family.group_by) not in (None, ""):
+                    groups.setdefault(str(line[family.group_by]), []).append(line)
+            for value in sorted(groups):
+                result[f"greedy[{value}]"] = _summary(groups[value], family)
     if sampled:
         result.update(_sampled_metrics(sampled, family))
     if not result:

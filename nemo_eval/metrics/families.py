@@ -33,12 +33,15 @@ class MetricsFamily:
         columns: The values ``summarize`` adds, in the order tables show them.
         summarize: ``summarize(lines) -> {column: value}`` for one run's graded lines (only declared columns;
             a column may be left out when it does not apply), or ``"module:function"`` naming it.
+        group_by: A line field (e.g. ``subject``); when set, the greedy run also gets one row per value,
+            ``greedy[<value>]``, with the same columns.
     """
 
     name: str
     description: str
     columns: tuple[str, ...] = ()
     summarize: Union[str, Summarize, None] = None
+    group_by: str | None = None
 
     def values(self, lines: list[dict[str, Any]]) -> dict[str, Any]:
         """The family's own values for one run (nothing for a family without columns)."""
@@ -57,6 +60,13 @@ METRICS.register("math", MetricsFamily(
     columns=("accuracy_strict", "accuracy_flexible", "format_adherence", "reasoning_format"),
     summarize="nemo_eval.metrics.math_metrics:summarize"))
 METRICS.register("code", MetricsFamily(name="code", description="the shared values only (tests pass or fail)"))
+METRICS.register("multiple_choice", MetricsFamily(
+    name="multiple_choice", description="simple-evals' strict accuracy (first 'Answer: X'); a row per subject",
+    columns=("accuracy_strict",), summarize="nemo_eval.metrics.choice_metrics:summarize", group_by="subject"))
+METRICS.register("ifeval", MetricsFamily(
+    name="ifeval", description="IFEval prompt- and instruction-level accuracy, strict and loose (lm-eval's names)",
+    columns=("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"),
+    summarize="nemo_eval.metrics.ifeval_metrics:summarize"))
 
 
 def ordered_columns(families: Iterable[MetricsFamily]) -> list[str]:

@@ -24,13 +24,30 @@ T = TypeVar("T")
 _SPECIAL_DIRS = {"examples", "templates"}
 
 
+SAMPLERS = ("first_n", "lm-eval-random")
+
+
 @dataclass(frozen=True)
 class FewShotFormat:
-    """How few-shot examples are rendered into ``{examples}``: prefix + template per example + suffix."""
+    """How few-shot examples are rendered into ``{examples}``: prefix + template per example + suffix.
+
+    Attributes:
+        from_split: Draw the examples from this split of the benchmark being run (its prepared items)
+            instead of an example set; then ``sampler`` says how, and ``num`` how many by default.
+        sampler: ``first_n`` (the split's first items, the same for every item) or ``lm-eval-random``
+            (lm-evaluation-harness's default sampler: one ``random.Random(seed)`` drawing
+            ``sample(split, n)`` per item in order, so item k gets the k-th draw).
+        seed: The sampler's seed (lm-eval's ``fewshot_random_seed`` default is 1234).
+        num: How many examples when ``++num_few_shots`` is not given.
+    """
 
     template: str
     prefix: str = ""
     suffix: str = ""
+    from_split: str | None = None
+    sampler: str = "first_n"
+    seed: int = 1234
+    num: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,7 @@ class PromptConfig:
     few_shot_examples: FewShotFormat | None = None
     stop: tuple[str, ...] = ()
     code_execution: CodeExecutionMarkers | None = None
+    lm_eval_task: str = ""   # the lm-eval task whose answer filters fit this prompt (gsm8k_cot), if any
 
 
 @dataclass(frozen=True)
@@ -144,8 +162,12 @@ def _parse_prompt_config(name: str, path: Path) -> PromptConfig:
     code = data.pop("code_execution", None)
     stop = _strings(path, "stop", data.pop("stop", None))
     data["system"] = data.get("system") or ""
+    few_shot_format = _build(FewShotFormat, path, few_shot) if few_shot else None
+    if few_shot_format is not None and few_shot_format.sampler not in SAMPLERS:
+        raise UserError(f"{path}: few_shot_examples.sampler must be one of {', '.join(SAMPLERS)}, "
+                        f"got {few_shot_format.sampler!r}")
     return _build(PromptConfig, path, data, name=name, path=path, stop=stop,
-                  few_shot_examples=_build(FewShotFormat, path, few_shot) if few_shot else None,
+                  few_shot_examples=few_shot_format,
                   code_execution=_markers(path, code) if code else None)
 
 

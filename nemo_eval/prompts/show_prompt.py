@@ -32,6 +32,8 @@ class ShowPromptConfig(PromptSettings):
     split: Optional[str] = field(default=None, metadata={"help": "benchmark split (default: the benchmark's)"})
     index: int = field(default=0, metadata={"help": "position of the item in the split (0-based)"})
     id: Optional[str] = field(default=None, metadata={"help": "pick the item by its id instead of its index"})
+    count: int = field(default=1, metadata={
+        "help": "show this many items from the chosen one on (--format json prints a list when > 1)"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError("name the benchmark: nemo-eval show-prompt gsm8k (or ++benchmark=gsm8k); "
                         "nemo-eval list-benchmarks lists them")
     spec = get_benchmark(config.benchmark)
-    resolved = resolve_prompt(config, spec.defaults)
+    split = config.split or spec.defaults.split
+    resolved = resolve_prompt(config, spec.defaults, lambda name: load_items(spec.name, name, args.data_dir), split)
     items = load_items(spec.name, config.split, args.data_dir)
     if config.id is not None:
         matches = [i for i, item in enumerate(items) if item["id"] == config.id]
@@ -68,24 +71,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         index = config.index
         if not 0 <= index < len(items):
             raise UserError(f"index {index} is out of range: {spec.name} has {len(items)} items (0..{len(items) - 1})")
-    prompt = build_prompt(resolved, items[index])
+    if config.count < 1:
+        raise UserError(f"++count must be >= 1, got {config.count}")
+    shown = range(index, min(index + config.count, len(items)))
+    prompts = [build_prompt(resolved, items[i], position=i) for i in shown]
     if args.format == "json":
-        body = {"prompt": prompt.text} if prompt.text is not None else {"messages": prompt.messages}
-        print(json.dumps({**body, "stop": prompt.stop}, ensure_ascii=False, indent=1))
+        bodies = [{**({"prompt": p.text} if p.text is not None else {"messages": p.messages}), "stop": p.stop}
+                  for p in prompts]
+        print(json.dumps(bodies[0] if config.count == 1 else bodies, ensure_ascii=False, indent=1))
         return 0
     out = sys.stdout
-    shots = f"{len(resolved.examples)} from {resolved.examples_type}" if resolved.examples else "none"
-    out.write(f"# benchmark {spec.name}, split {config.split or spec.defaults.split}, item {index} "
-              f"(id {items[index]['id']}) of {len(items)}\n")
-    out.write(f"# prompt config {resolved.config.name}; few-shot examples: {shots}; "
-              f"format: {'raw text, template ' + resolved.template.name if resolved.template else 'chat messages'}\n")
-    out.write(f"# stop strings: {json.dumps(prompt.stop, ensure_ascii=False)}\n")
-    if prompt.text is not None:
-        out.write("=" * 30 + " prompt text " + "=" * 30 + "\n" + prompt.text + "\n" + "=" * 73 + "\n")
+    if resolved.pool_count:
+        fmt = resolved.config.few_shot_examples
+        shots = f"{resolved.pool_count} drawn from the {fmt.from_split if fmt else ''} split ({fmt.sampler if fmt else ''})"
     else:
-        for message in prompt.messages:
-            out.write("=" * 30 + f" {message['role']} " + "=" * 30 + "\n" + message["content"] + "\n")
-        out.write("=" * 66 + "\n")
+        shots = f"{len(resolved.examples)} from {resolved.examples_type}" if resolved.examples else "none"
+    for i, prompt in zip(shown, prompts):
+        out.write(f"# benchmark {spec.name}, split {split}, item {i} (id {items[i]['id']}) of {len(items)}\n")
+        out.write(f"# prompt config {resolved.config.name}; few-shot examples: {shots}; format: "
+                  f"{'raw text, template ' + resolved.template.name if resolved.template else 'chat messages'}\n")
+        out.write(f"# stop strings: {json.dumps(prompt.stop, ensure_ascii=False)}\n")
+        if prompt.text is not None:
+            out.write("=" * 30 + " prompt text " + "=" * 30 + "\n" + prompt.text + "\n" + "=" * 73 + "\n")
+        else:
+            for message in prompt.messages:
+                out.write("=" * 30 + f" {message['role']} " + "=" * 30 + "\n" + message["content"] + "\n")
+            out.write("=" * 66 + "\n")
     return 0
 
 

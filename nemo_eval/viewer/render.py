@@ -155,8 +155,13 @@ def prompt_as_sent(meta: dict[str, Any], row: dict[str, Any]) -> tuple[Optional[
         return None, "not recorded: this file was generated before nemo-eval kept prompt records"
     if not isinstance(record, dict) or not all(_safe_template(record.get(k)) for k in ("system", "user")):
         return None, "the prompt record in the meta file is malformed"
+    examples = None
+    if record.get("examples_per_item"):
+        examples = row.get("prompt_examples")
+        if not isinstance(examples, str):
+            return None, "the few-shot examples were drawn for each item and this line does not record them"
     try:
-        prompt = prompt_from_record(record, row)
+        prompt = prompt_from_record(record, row, examples)
     except (UserError, KeyError, TypeError, ValueError, AttributeError) as exc:
         return None, f"cannot be rebuilt from the record ({exc})"
     return {"messages": prompt.messages, "text": prompt.text, "stop": prompt.stop}, ""

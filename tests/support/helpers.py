@@ -15,6 +15,19 @@ REPO = Path(__file__).resolve().parents[2]
 MIRROR_BENCHMARKS = ["aime24", "amc23", "asdiv", "gsm8k", "humaneval", "math-500", "mbpp", "svamp"]
 
 
+def lm_eval_python() -> Path:
+    """The Python of the separate venv holding lm-evaluation-harness (docs/testing.md); skip (outside CI) or
+    fail (under CI) when it is missing."""
+    import pytest
+
+    python = Path(os.environ.get("NEMO_EVAL_LM_EVAL_PYTHON") or REPO / ".lmeval-venv" / "bin" / "python")
+    if not python.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must create the lm-eval venv ({python}); see docs/testing.md")
+        pytest.skip(f"needs lm-evaluation-harness in a separate venv at {python} (docs/testing.md)")
+    return python
+
+
 def mirror_dir() -> str | None:
     """The data mirror the suite reads, from NEMO_EVAL_DATA_MIRROR (CI sets it)."""
     return os.environ.get("NEMO_EVAL_DATA_MIRROR") or None
