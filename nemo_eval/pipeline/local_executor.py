@@ -20,7 +20,7 @@ from nemo_eval.children import RunWatchdog, new_run_id, run_environment
 from nemo_eval.errors import UserError
 from nemo_eval.pipeline.cluster_config import ClusterConfig
 from nemo_eval.pipeline.ownership import OutputDirLock
-from nemo_eval.pipeline.run_state import (fully_graded, generation_pending, grader, prepare_here,
+from nemo_eval.pipeline.run_state import (cost_estimate, fully_graded, generation_pending, grader, prepare_here,
                                           summarize_here)
 from nemo_eval.pipeline.services import Service, existing_server, start_sandbox, start_server
 from nemo_eval.pipeline.steps import EvalJob, StepRunner
@@ -70,6 +70,9 @@ def _run(job: EvalJob, cluster: ClusterConfig, runner: StepRunner, watchdog: Run
     done = [run_label(b, s) for b, s in job.runs if (b, s) not in pending]
     if done:
         print(f"nemo-eval eval: nothing left to generate for {', '.join(done)}", file=sys.stderr, flush=True)
+    estimate = cost_estimate(job, [run for run in job.runs if run in pending]) if pending else None
+    if estimate:
+        print(f"nemo-eval eval: {estimate}", file=sys.stderr, flush=True)
     grade = grader(job)
     server = existing_server(job.server_address) if job.server_address else None
     if pending and server is None:

@@ -64,6 +64,36 @@ def generation_pending(job: EvalJob, benchmark: str, seed: Optional[int]) -> boo
     return bool(pending_indices(plan, rows)) or plan.output.partial_path.exists()
 
 
+def cost_estimate(job: EvalJob, runs: list[tuple[str, Optional[int]]]) -> Optional[str]:
+    """What generating ``runs`` is about to cost, when prices are given (``++server.price_per_million_*``):
+    the items left to send, their prompt tokens (estimated) and the cost range; None without prices."""
+    from nemo_eval.inference.accounting import estimate_text
+    from nemo_eval.inference.config import GenerateConfig
+    from nemo_eval.inference.openai_api import prompt_chars
+    from nemo_eval.inference.runner import pending_indices, plan_run, prices_of
+    from nemo_eval.overrides import parse_overrides
+
+    items: list[dict] = []
+    chars: list[int] = []
+    most_tokens = 0
+    prices = None
+    for benchmark, seed in runs:
+        command = job.generate_command(benchmark, seed, PLACEHOLDER_URL, "")
+        config = parse_overrides(GenerateConfig, command[len(job.python) + 1:])
+        prices = prices_of(config)
+        if not prices.known:
+            return None
+        plan = plan_run(config)
+        pending = pending_indices(plan, plan.output.load(plan.items)) if not config.overwrite else range(len(plan.items))
+        for index in pending:
+            items.append(plan.items[index])
+            chars.append(prompt_chars(plan.request_body(plan.items[index], "model")))
+        most_tokens = max(most_tokens, int(plan.request_params.get("max_tokens") or 0))
+    if prices is None or not items:
+        return None
+    return estimate_text(items, chars, most_tokens, prices)
+
+
 def prepare_here(benchmarks: list[str]) -> str:
     """``prepare-data`` for ``benchmarks`` in this process; the lines it would print."""
     from nemo_eval.datasets.prepare import prepare_benchmark

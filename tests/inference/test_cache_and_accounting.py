@@ -7,7 +7,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers import cli_env, openai_test_server, run_cli, server_stats
+from sandbox_support import require
 
 ITEMS = 30
 PRICES = ["++server.price_per_million_input=2", "++server.price_per_million_output=8"]
@@ -67,3 +70,17 @@ def test_a_damaged_cache_entry_is_asked_again(prepared_data, tmp_path):
         again = _generate(env, url, tmp_path / "b", cache, "++max_samples=3")
         assert again.returncode == 0 and sum(server_stats(url)["completed"].values()) == 6
     assert all(json.loads(entry.read_text()) for entry in cache.rglob("*.json"))     # stored again, whole
+
+
+@pytest.mark.bwrap
+def test_the_launcher_estimates_the_cost_before_and_reports_it_after(prepared_data, tmp_path):
+    require("bwrap")
+    with openai_test_server() as url:
+        result = run_cli("eval", "--server-address", url.removesuffix("/v1"), "--model", "test-model",
+                         "--benchmarks", "gsm8k:1", "--output-dir", str(tmp_path / "out"), "++max_samples=10", *PRICES,
+                         env=cli_env(prepared_data), timeout=600)
+    assert result.returncode == 0, result.stderr[-1500:]
+    first = result.stderr.index("20 items to send")
+    assert "estimated cost" in result.stderr[first:first + 300] and first < result.stderr.index("generated and graded")
+    usage = json.loads((tmp_path / "out" / "metrics.json").read_text())["gsm8k"]["usage"]
+    assert usage["answered"] == 20 and usage["cost"] > 0 and " cost" in result.stdout.split("usage |")[1].split("\n")[0]
