@@ -35,6 +35,7 @@ SKIP = [
     ("--server-type llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs the embedded server)"),
     ("server.server_type=llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs it)"),
     ("sandbox start", "a foreground service until Ctrl-C (the suite's fixtures start it)"),
+    ("reward-server", "a foreground service until Ctrl-C (tests/rewards/test_reward_server.py starts it)"),
     ("sandbox build", "builds the docker image (tests/conftest.py does)"),
     ("perf/", "performance scripts: minutes each, numbers in docs/performance.md"),
     ("-m pytest", "the test suite itself (CI runs the full suite; docs/testing.md)"),
@@ -124,7 +125,8 @@ def test_every_cli_option_is_in_the_reference():
     """docs/cli.md names every option each command's --help shows."""
     reference = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     for command in (["eval"], ["prepare-data"], ["list-benchmarks"], ["show-prompt"], ["compute-metrics"],
-                    ["summarize-results"], ["compare"], ["sandbox", "start"], ["sandbox", "build"]):
+                    ["summarize-results"], ["compare"], ["sandbox", "start"], ["sandbox", "build"],
+                    ["reward-server"]):
         result = run_cli(*command, "--help")
         options = set(re.findall(r"^\s+(?:-\w, )?(--[a-z][\w-]*)", result.stdout, re.M)) - {"--help"}
         missing = sorted(o for o in options if o not in reference)

@@ -1,0 +1,187 @@
+"""The math accuracy reward: 1.0 when ``nemo-eval evaluate`` would count the completion correct, else 0.0.
+
+The answer is found with the same extraction as ``evaluate`` (``answer_extraction.extract_for_gold``,
+with a benchmark's ``evaluation:`` settings when ``benchmark=`` names one) and the gold with
+``gold_answer``; equivalence is decided in isolation, never in the trainer's process: in the sandbox
+service at ``sandbox`` or in local isolated workers (``nemo_eval.evaluation.local_worker.WorkerPool``,
+the same processes as ``math_equal_batch(pairs, sandbox=None)``). The workers start on first use and
+stay alive across calls, so each batch pays no start-up. Identical (answer, gold) pairs are decided once
+per batch, and decided verdicts are remembered (a bounded cache), since a GRPO group repeats answers.
+
+Isolation, strongest first: the sandbox service (when ``sandbox`` is given and answers); local workers
+in a bubblewrap jail; when no jail can be made here (unprivileged containers), plain worker processes
+with an address-space limit, their own session and a hard deadline per comparison. Each fallback is
+announced once by a warning, never taken silently.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections import OrderedDict
+from types import SimpleNamespace
+from typing import Any, Optional, Sequence
+
+from nemo_eval.errors import UserError
+from nemo_eval.evaluation.answer_extraction import ExtractionConfig, extract_for_gold, gold_answer, validate
+from nemo_eval.evaluation.local_worker import WorkerPool
+from nemo_eval.evaluation.math_grader import GRADING_ERRORS, decide_pairs
+from nemo_eval.rewards.common import GOLD_COLUMNS, MAX_CHARS, TOO_LONG, GradingStats, Once, column, completion_text, warn_ungraded
+
+
+def benchmark_extraction(benchmark: Optional[str]) -> ExtractionConfig:
+    """The extraction settings ``evaluate`` uses for ``benchmark`` (its ``benchmark.yaml`` ``evaluation:``)."""
+    config = ExtractionConfig()
+    if not benchmark:
+        return config
+    from nemo_eval.datasets.spec import BENCHMARKS
+
+    spec = BENCHMARKS.get(benchmark)
+    for key, value in (spec.evaluation or {}).items():
+        if not hasattr(config, key):
+            raise UserError(f"{benchmark}'s benchmark.yaml evaluation.{key} is not an extraction setting")
+        setattr(config, key, value)
+    return config
+
+
+class MathDecider:
+    """Decides (answer, gold) pairs in isolation: the sandbox, else local workers; verdicts 1/0/T/E/U.
+
+    Args:
+        sandbox: a sandbox service address (``http://127.0.0.1:6000``), or None for local workers.
+        timeout: seconds per comparison (``evaluate``'s ``++timeout``, 10 by default).
+        workers: local worker processes (0: up to 4, one per core).
+    """
+
+    def __init__(self, sandbox: Optional[str] = None, timeout: float = 10.0, workers: int = 0) -> None:
+        self.sandbox, self.timeout, self.workers = sandbox, timeout, workers
+        self.pool: Optional[WorkerPool] = None
+        self.lock = threading.Lock()
+        self.no_sandbox, self.no_jail = Once(), Once()
+        atexit.register(self.close)
+
+    def isolation(self) -> str:
+        """``sandbox``, ``bwrap`` (local jailed workers) or ``process`` (plain worker processes)."""
+        if self.sandbox:
+            return "sandbox"
+        return "bwrap" if self._pool().workers[0].jail else "process"
+
+    def _pool(self) -> WorkerPool:
+        with self.lock:
+            if self.pool is None:
+                self.pool = WorkerPool(self.workers, timeout=self.timeout)
+                if not self.pool.workers[0].jail:
+                    self.no_jail.warn("nemo-eval rewards: no bubblewrap jail can be made here, so math answers are "
+                                      "checked in plain worker processes (address-space limit, own session, hard "
+                                      "timeout; no network or file-system isolation); see docs/training.md")
+            return self.pool
+
+    def decide(self, pairs: list[tuple[str, str]]) -> list[str]:
+        if not pairs:
+            return []
+        if self.sandbox:
+            config = SimpleNamespace(sandbox_address=self.sandbox, timeout=self.timeout, max_concurrency=16,
+                                     math_batch_size=1000)
+            try:
+                return decide_pairs(pairs, config)
+            except UserError as error:   # the service cannot be reached (or run the program): local workers
+                self.no_sandbox.warn(f"nemo-eval rewards: the sandbox at {self.sandbox} cannot grade ({error}); "
+                                     "checking math answers in local isolated workers instead")
+        return self._pool().decide(pairs)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.pool is not None:
+                self.pool.close()
+                self.pool = None
+
+
+class MathReward:
+    """TRL-style math accuracy reward: ``reward(prompts=None, completions=[...], answer=[...]) -> [1.0, 0.0, ...]``.
+
+    The gold answer comes from the first of the columns ``answer``, ``expected_answer``, ``solution`` that is
+    passed (a worked solution is fine: its final answer is taken, as ``evaluate`` does). A ``finish_reason``
+    column (``length`` = cut off) is honoured as ``evaluate`` honours it.
+
+    Args:
+        benchmark: use this benchmark's extraction settings (its ``benchmark.yaml`` ``evaluation:``).
+        extraction: explicit extraction settings (beat ``benchmark``'s).
+        sandbox: a sandbox service address; None: local isolated workers.
+        timeout: seconds per comparison; one that runs out scores 0 and is counted.
+        workers: local worker processes (0: one per core, up to 4).
+        cache_size: decided verdicts remembered across calls (0: none).
+        max_chars: longer completions are not graded (they score 0 and are counted as too long), since
+            answers are found in the trainer's process (linear, but megabytes take seconds).
+        name: the function name trainers log (``__name__``).
+    """
+
+    def __init__(self, benchmark: Optional[str] = None, extraction: Optional[ExtractionConfig] = None,
+                 sandbox: Optional[str] = None, timeout: float = 10.0, workers: int = 0, cache_size: int = 200_000,
+                 max_chars: int = MAX_CHARS, name: str = "math_reward") -> None:
+        self.extraction = extraction or benchmark_extraction(benchmark)
+        problem = validate(self.extraction)
+        if problem:
+            raise UserError(problem)
+        self.decider = MathDecider(sandbox, timeout, workers)
+        self.cache: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self.cache_size, self.max_chars = cache_size, max_chars
+        self.cache_lock = threading.Lock()
+        self.stats = GradingStats()
+        self.__name__ = name
+
+    def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), **columns: Any) -> list[float]:
+        completions = list(completions)
+        golds = column(columns, GOLD_COLUMNS, len(completions), "gold answer")
+        reasons = columns.get("finish_reason")
+        finished = [True] * len(completions) if reasons is None else \
+            [reason != "length" for reason in column(columns, ["finish_reason"], len(completions), "finish_reason")]
+        return self.score_batch([completion_text(c) for c in completions], [str(g) for g in golds], finished)
+
+    def score(self, completion: Any, answer: Any) -> float:
+        """Plain ``fn(completion, answer) -> float`` for one completion."""
+        return self.score_batch([completion_text(completion)], [str(answer)])[0]
+
+    def verdicts(self, texts: Sequence[str], golds: Sequence[str],
+                 finished: Optional[Sequence[bool]] = None) -> list[Optional[str]]:
+        """Raw verdicts per completion: ``1``, ``0``, ``T``/``E``/``U``/``L`` (not graded), None (no answer found)."""
+        finished = finished or [True] * len(texts)
+        keys: list[Optional[tuple[str, str]]] = []
+        gold_of: dict[str, str] = {}
+        for text, gold, done in zip(texts, golds, finished):
+            if len(text) > self.max_chars:
+                keys.append(("", TOO_LONG))
+                continue
+            if gold not in gold_of:
+                gold_of[gold] = gold_answer(gold)
+            gold = gold_of[gold]
+            predicted = extract_for_gold(text, gold, self.extraction, finished=done)[0]
+            keys.append((predicted, gold) if predicted is not None else None)
+        with self.cache_lock:
+            known = {key: self.cache[key] for key in keys if key is not None and key in self.cache}
+        todo = list(dict.fromkeys(key for key in keys if key is not None and key not in known and key[1] != TOO_LONG))
+        decided = dict(zip(todo, self.decider.decide(todo)))
+        if self.cache_size:
+            with self.cache_lock:
+                for key, verdict in decided.items():
+                    if verdict in ("1", "0"):
+                        self.cache[key] = verdict
+                while len(self.cache) > self.cache_size:
+                    self.cache.popitem(last=False)
+        verdict_of = {**known, **decided, ("", TOO_LONG): "L"}
+        return [verdict_of[key] if key is not None else None for key in keys]
+
+    def score_batch(self, texts: Sequence[str], golds: Sequence[str],
+                    finished: Optional[Sequence[bool]] = None) -> list[float]:
+        """Scores of completions (plain strings) against gold answers."""
+        verdicts = self.verdicts(texts, golds, finished)
+        ungraded: dict[str, int] = {}
+        reasons = {**GRADING_ERRORS, "L": TOO_LONG}
+        for verdict in verdicts:
+            if verdict in reasons:
+                ungraded[reasons[verdict]] = ungraded.get(reasons[verdict], 0) + 1
+        warn_ungraded(self.__name__, len(verdicts), ungraded, self.stats)
+        return [1.0 if verdict == "1" else 0.0 for verdict in verdicts]
+
+    def close(self) -> None:
+        """Stop the local workers (they also stop when Python exits)."""
+        self.decider.close()
