@@ -35,6 +35,7 @@ SKIP = [
     ("--server-type llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs the embedded server)"),
     ("server.server_type=llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs it)"),
     ("sandbox start", "a foreground service until Ctrl-C (the suite's fixtures start it)"),
+    ("--watch", "watches a directory until stopped (tests/pipeline/test_sweep.py runs it)"),
     ("reward-server", "a foreground service until Ctrl-C (tests/rewards/test_reward_server.py starts it)"),
     ("sandbox build", "builds the docker image (tests/conftest.py does)"),
     ("perf/", "performance scripts: minutes each, numbers in docs/performance.md"),
@@ -80,7 +81,8 @@ def localize(command: str, server: str, sandbox: str) -> str:
 def doc_server(prepared_data, tmp_path_factory):
     answers = tmp_path_factory.mktemp("answers") / "answers.jsonl"
     answers.write_text((prepared_data / "gsm8k" / "test.jsonl").read_text())
-    with openai_test_server("--answers-jsonl", str(answers)) as url:
+    sweep = [arg for step in (100, 200, 300) for arg in ("--model-correct-rate", f"step_{step}={step / 400}")]
+    with openai_test_server("--answers-jsonl", str(answers), *sweep) as url:   # also the names of the sweep examples
         yield url
 
 
