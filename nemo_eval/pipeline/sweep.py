@@ -11,8 +11,9 @@ checkpoint, in turn. ``sweep.json`` in the output dir lists the checkpoints in o
 ``--watch DIR`` evaluates each checkpoint subdir of DIR as it appears (``step_100/``, ``step_200/``,
 ...) until stopped (Ctrl-C or SIGTERM), polling every ``--watch-interval`` seconds; a subdir counts as
 ready once nothing in it changed for one interval. ``sweep.json`` records what was evaluated (and how
-it ended), so nothing is evaluated twice, also across restarts: to retry a failed checkpoint, run with
-``--model`` naming it. For server type ``openai`` the model name is the subdir's name; a launched server
+it ended), so nothing is evaluated twice, also across restarts; a checkpoint whose evaluation failed
+(a server that could not start, ...) is tried again at the next looks, at most ``WATCH_ATTEMPTS`` (3)
+times in all (after that, run with ``--model`` naming it). For server type ``openai`` the model name is the subdir's name; a launched server
 gets the subdir's path.
 """
 
@@ -76,8 +77,8 @@ def _names(models: list[str]) -> list[str]:
 class SweepRecord:
     """``<output_dir>/sweep.json``: the checkpoints in order, with how each evaluation ended."""
 
-    def __init__(self, output_dir: Path) -> None:
-        self.path = output_dir / SWEEP_NAME
+    def __init__(self, output_dir: Path, dry_run: bool = False) -> None:
+        self.path, self.dry_run = output_dir / SWEEP_NAME, dry_run
         self.entries: list[dict] = []
         if self.path.is_file():
             try:
@@ -93,7 +94,11 @@ class SweepRecord:
         if entry is None:
             entry = {"name": name}
             self.entries.append(entry)
+        if status == "running":
+            entry["attempts"] = entry.get("attempts", 0) + 1
         entry.update(model=model, status=status, exit_code=exit_code, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if self.dry_run:
+            return   # --dry-run writes nothing
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path, json.dumps({"checkpoints": self.entries}, indent=1) + "\n")
 
@@ -103,7 +108,8 @@ RunOne = Callable[[argparse.Namespace], int]
 
 def _evaluate(args: argparse.Namespace, record: SweepRecord, model: str, name: str, run_one: RunOne) -> int:
     one = argparse.Namespace(**{**vars(args), "model": model, "output_dir": args.output_dir / name})
-    print(f"nemo-eval eval: checkpoint {name} ({model}) -> {one.output_dir}", file=sys.stderr, flush=True)
+    if not args.dry_run:
+        print(f"nemo-eval eval: checkpoint {name} ({model}) -> {one.output_dir}", file=sys.stderr, flush=True)
     record.note(name, model, "running")
     try:
         code = run_one(one)
@@ -117,7 +123,7 @@ def _evaluate(args: argparse.Namespace, record: SweepRecord, model: str, name: s
 
 def run_models(args: argparse.Namespace, models: list[str], run_one: RunOne, summarize: Callable[[], None]) -> int:
     """Evaluate each model in turn; 0 only when every one succeeded."""
-    record = SweepRecord(args.output_dir)
+    record = SweepRecord(args.output_dir, dry_run=args.dry_run)
     failed = []
     for model, name in zip(models, _names(models)):
         if _evaluate(args, record, model, name, run_one) != 0:
@@ -147,6 +153,16 @@ def _settled(path: Path, quiet: float) -> bool:
     return time.time() - newest >= quiet
 
 
+WATCH_ATTEMPTS = 3
+
+
+def _wanted(entry: Optional[dict]) -> bool:
+    """Whether ``--watch`` should (still) evaluate a checkpoint with this record entry."""
+    if entry is None or entry.get("status") == "running":
+        return True
+    return entry.get("status") == "failed" and entry.get("attempts", 1) < WATCH_ATTEMPTS
+
+
 def watch(args: argparse.Namespace, directory: Path, openai: bool, run_one: RunOne,
           summarize: Callable[[], None]) -> int:
     """Evaluate each new checkpoint subdir of ``directory`` until SIGINT/SIGTERM; 0 when stopped that way."""
@@ -166,10 +182,9 @@ def watch(args: argparse.Namespace, directory: Path, openai: bool, run_one: RunO
         from nemo_eval.metrics.sweep import natural_key
 
         while True:
-            # new subdirs, and one whose evaluation was interrupted (it resumes)
+            # new subdirs, one whose evaluation was interrupted (it resumes), one that failed (a few times)
             fresh = sorted((p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")
-                            and (record.get(p.name) is None or record.get(p.name)["status"] == "running")),
-                           key=lambda p: natural_key(p.name))
+                            and _wanted(record.get(p.name))), key=lambda p: natural_key(p.name))
             evaluated = False
             for path in fresh:
                 if not _settled(path, args.watch_interval):

@@ -2,7 +2,8 @@
 
 - :func:`weighted_sum`: one TRL-style function from several, ``sum(weight * reward)`` per completion.
 - :func:`make_compute_score`: veRL's ``compute_score(data_source, solution_str, ground_truth, extra_info=None)``,
-  also in veRL's batched form (lists in, a list out).
+  as its naive reward manager calls it, and as its batch reward manager does
+  (``compute_score(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=...)`` -> a list).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def weighted_sum(*weighted: tuple[Callable[..., list[float]], float], name: str 
 
     combined.__name__ = name
     return combined
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list, tuple or array of per-item values (not a string, a dict or a single value)."""
+    return hasattr(value, "__len__") and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes, dict))
 
 
 def _benchmark_name(data_source: Any) -> Optional[str]:
@@ -86,15 +92,20 @@ def make_compute_score(sandbox: Optional[str] = None, timeout: float = 10.0) -> 
         return maths[benchmark]
 
     def compute_score(data_source: Any = None, solution_str: Any = None, ground_truth: Any = None,
-                      extra_info: Any = None, **_: Any) -> Any:
-        if isinstance(solution_str, (list, tuple)):   # veRL's batched reward manager: lists in, a list out
+                      extra_info: Any = None, *, data_sources: Any = None, solution_strs: Any = None,
+                      ground_truths: Any = None, extra_infos: Any = None, **_: Any) -> Any:
+        if solution_strs is not None:   # veRL's batch reward manager: plural names, sequences (numpy arrays too)
+            return batch(data_sources, solution_strs, ground_truths, extra_infos)
+        if _is_sequence(solution_str):   # the singular names with lists
             return batch(data_source, solution_str, ground_truth, extra_info)
         return batch([data_source], [solution_str], [ground_truth], [extra_info])[0]
 
-    def batch(sources: Any, solutions: Sequence[Any], truths: Sequence[Any], infos: Any) -> list[float]:
+    def batch(sources: Any, solutions: Any, truths: Any, infos: Any) -> list[float]:
+        solutions = list(solutions)
         count = len(solutions)
-        sources = list(sources) if isinstance(sources, (list, tuple)) else [sources] * count
-        infos = list(infos) if isinstance(infos, (list, tuple)) else [infos] * count
+        truths = list(truths) if _is_sequence(truths) else [truths] * count
+        sources = list(sources) if _is_sequence(sources) else [sources] * count
+        infos = list(infos) if _is_sequence(infos) else [infos] * count
         scores: list[float] = [0.0] * count
         groups: dict[Any, list[int]] = {}
         for index, source in enumerate(sources):

@@ -128,17 +128,27 @@ def _done(out: Path) -> list[str]:
         return []
 
 
+def _entry(out: Path, name: str) -> dict:
+    try:
+        return next((e for e in json.loads((out / "sweep.json").read_text())["checkpoints"] if e["name"] == name), {})
+    except (OSError, ValueError):
+        return {}
+
+
 def test_watch_evaluates_new_checkpoints_once(tmp_path, prepared_data, sweep_server):
     checkpoints, out = tmp_path / "run", tmp_path / "sweep"
     (checkpoints / "step_1").mkdir(parents=True)
     (checkpoints / "step_2").mkdir()
+    (checkpoints / "broken").mkdir()   # the server does not serve it: fails, tried 3 times in all
     command = [sys.executable, "-m", "nemo_eval", "eval", "--server-address", sweep_server, "--watch", str(checkpoints),
                "--watch-interval", "0.3", "--benchmarks", "gsm8k:0", "--output-dir", str(out), "++max_samples=5"]
     proc = subprocess.Popen(command, env=cli_env(prepared_data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: _done(out) == ["step_1", "step_2"], "step_1 and step_2", proc)
+        _wait_for(lambda: set(_done(out)) == {"step_1", "step_2"}, "step_1 and step_2", proc)
+        _wait_for(lambda: _entry(out, "broken").get("attempts") == 3 and _entry(out, "broken")["status"] == "failed",
+                  "three attempts at the broken checkpoint", proc)
         (checkpoints / "step_3").mkdir()
-        _wait_for(lambda: _done(out) == ["step_1", "step_2", "step_3"], "step_3", proc)
+        _wait_for(lambda: set(_done(out)) == {"step_1", "step_2", "step_3"}, "step_3", proc)
         _wait_for(lambda: (out / "charts" / "gsm8k.greedy.accuracy.svg").is_file() and
                   "step_3" in (out / "charts" / "gsm8k.greedy.accuracy.svg").read_text(), "the chart", proc)
     finally:
@@ -154,3 +164,4 @@ def test_watch_evaluates_new_checkpoints_once(tmp_path, prepared_data, sweep_ser
     _, stderr = again.communicate(timeout=120)
     assert again.returncode == 0 and "checkpoint step_" not in stderr, stderr
     assert (out / "sweep.json").read_text() == before
+    assert all(e["attempts"] == 1 for e in json.loads(before)["checkpoints"] if e["name"] != "broken")

@@ -97,6 +97,20 @@ def test_verl_compute_score_single_and_batched():
     assert compute_score(data_source=["openai/gsm8k", "lighteval/MATH"], solution_str=["#### 5", "\\boxed{x^2}"],
                          ground_truth=["5", "x^{2}"], extra_info=[None, None]) == [1.0, 1.0]
     assert compute_score("mbpp", "def f(x):\n    return x", ["assert f(1) == 1", "assert f(2) == 3"], {}) == 0.5
+    # veRL's batch reward manager: plural keyword names, one list each, and its reward_kwargs
+    assert compute_score(**verl_batch(list)) == [1.0, 0.0, 1.0]
+
+
+def verl_batch(array) -> dict:
+    return dict(data_sources=array(["openai/gsm8k", "openai/gsm8k", "mbpp"]),
+                solution_strs=["#### 5", "#### 6", "def f():\n    return 1"],
+                ground_truths=["5", "5", json.dumps({"test_list": ["assert f() == 1"]})],
+                extra_infos=array([{"index": 0}, {"index": 1}, {"index": 2}]), some_reward_kwarg=1)
+
+
+def test_verl_batch_with_numpy_columns():
+    numpy = pytest.importorskip("numpy")   # veRL's non-tensor batch columns are numpy object arrays
+    assert compute_score(**verl_batch(lambda values: numpy.array(values, dtype=object))) == [1.0, 0.0, 1.0]
 
 
 def test_plain_signature_format_reward_and_weighted_sum():
