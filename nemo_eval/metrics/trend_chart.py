@@ -8,7 +8,8 @@
 
 One point per checkpoint, in the order given, joined by a line; a vertical bar shows a point's
 confidence interval when it has one; a ``marked`` point (the best checkpoint) is drawn larger, in
-another colour, with its value written beside it. Every text is XML-escaped, so labels may hold any
+another colour, with its value written beside it. Long labels show their end (whole in a tooltip).
+Every text is XML-escaped, so labels may hold any
 characters. Used by ``summarize-results`` over a sweep and by the results viewer.
 """
 
@@ -20,6 +21,7 @@ from typing import Optional
 from xml.sax.saxutils import escape
 
 LINE, MARK, GRID, TEXT = "#1f77b4", "#d62728", "#dddddd", "#333333"
+LABEL_CHARS = 16   # longer checkpoint labels are shown by their end ("…checkpoint-500"), whole in a tooltip
 
 
 @dataclass
@@ -39,12 +41,8 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = span / max(1, count)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.floor(low / step) * step
-    ticks, value = [], first
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
+    first, last = math.floor(low / step), math.ceil(high / step)
+    return [round(index * step, 10) for index in range(first, last + 1)]
 
 
 def _fmt(value: float) -> str:
@@ -59,7 +57,7 @@ def _text(x: float, y: float, content: str, anchor: str = "middle", size: int = 
 def render_trend_svg(title: str, points: list[TrendPoint], *, y_label: str = "", width: int = 640,
                      height: int = 320) -> str:
     """The chart as a standalone ``<svg>`` document string (see the module docstring)."""
-    left, right, top, bottom = 64, 20, 36, 64
+    left, right, top, bottom = 64, 24, 36, 72
     plot_w, plot_h = max(1, width - left - right), max(1, height - top - bottom)
     finite = [p for p in points if p.value is not None and math.isfinite(p.value)]
     values = [v for p in finite for v in (p.value, p.ci_low, p.ci_high) if v is not None and math.isfinite(v)]
@@ -70,8 +68,8 @@ def render_trend_svg(title: str, points: list[TrendPoint], *, y_label: str = "",
     ticks = _ticks(low - pad, high + pad)
     low, high = ticks[0], ticks[-1]
 
-    def x_of(index: int) -> float:
-        return left + (plot_w / 2 if len(points) == 1 else plot_w * index / (len(points) - 1))
+    def x_of(index: int) -> float:   # each point in the middle of its own band: nothing sits on an edge
+        return left + plot_w * (index + 0.5) / max(1, len(points))
 
     def y_of(value: float) -> float:
         return top + plot_h * (1 - (value - low) / (high - low))
@@ -98,8 +96,9 @@ def render_trend_svg(title: str, points: list[TrendPoint], *, y_label: str = "",
     for index, point in enumerate(points):
         x = x_of(index)
         label_extra = f' transform="rotate(-30 {x:.1f} {top + plot_h + 16:.1f})"' if slant else ""
-        parts.append(_text(x, top + plot_h + 16, point.label, anchor="end" if slant else "middle", size=10,
-                           extra=label_extra))
+        shown = point.label if len(point.label) <= LABEL_CHARS else "\u2026" + point.label[-(LABEL_CHARS - 1):]
+        parts.append(_text(x, top + plot_h + 16, shown, anchor="end" if slant else "middle", size=10,
+                           extra=label_extra)[:-len("</text>")] + f"<title>{escape(point.label)}</title></text>")
         if point.value is None or not math.isfinite(point.value):
             continue
         colour = MARK if point.marked else LINE
