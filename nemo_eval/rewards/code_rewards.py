@@ -17,6 +17,11 @@ uid (``SLOT_UID_BASE`` + slot), so the process limit applies and one program's f
 another's. Without a jail the plain processes keep those limits (announced once by a warning); as root,
 every process left under the slot's uid is killed after each program. Not root and no jail: the
 process limit counts all the user's processes and a program that leaves its session survives it.
+
+Known limit (as in ``evaluate``'s code grader): the tests run in the candidate's own process, and the
+nonce that marks a passed test is a constant of that program, so code written to read its own code
+object could print it. A policy is very unlikely to discover that, but a reward is an optimisation
+target: for adversarial settings, check a sample of high-reward completions.
 """
 
 from __future__ import annotations
@@ -203,7 +208,7 @@ class CodeReward:
 
     def _execute(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.sandbox:
-            client = SandboxClient(self.sandbox, max_concurrency=16, connect_retries=2)
+            client = SandboxClient(self.sandbox, max_concurrency=16, connect_retries=2, busy_wait=60.0)
             try:
                 client.health()
                 return client.execute_many(jobs, errors_as_results=True)
