@@ -258,7 +258,7 @@ def run_sweep(args: argparse.Namespace, overrides: list[str], cluster: ClusterCo
 
     if args.watch is not None:
         return watch(args, args.watch, get_server_type(args.server_type).name == "openai", one, summarize)
-    return run_models(args, models, one, summarize)
+    return run_models(args, models, lambda checkpoint: plan_job(checkpoint, overrides, cluster), one, summarize)
 
 
 def run_one(args: argparse.Namespace, overrides: list[str], cluster: ClusterConfig) -> int:

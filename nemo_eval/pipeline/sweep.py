@@ -3,18 +3,20 @@
 ``--model A,B,C`` (or ``--model @file``, one per line, ``#`` comments) evaluates each model into
 ``<output_dir>/<name>/`` — its own outputs, logs and metrics.json, resumable on its own — one after
 the other, then summarizes the sweep (:mod:`nemo_eval.metrics.sweep`). ``<name>`` is the last part of
-a checkpoint path that exists, else the model name with characters other than letters, digits and
-``. _ - + @`` turned into ``_``. With server type ``openai`` all models are served by the one endpoint
-(e.g. vLLM serving LoRA adapters under their own names); a launched server type starts one server per
-checkpoint, in turn. ``sweep.json`` in the output dir lists the checkpoints in order.
+a checkpoint path (one that exists here, or starts with ``/``, ``./``, ``../`` or ``~``: a path on the
+cluster), else the model name (``org/name`` -> ``org_name``); characters other than letters, digits and
+``. _ - + @`` become ``_``. Every checkpoint's evaluation is planned and checked before the first
+starts. With server type ``openai`` all models are served by the one endpoint (e.g. vLLM serving LoRA
+adapters under their own names); a launched server type starts one server per checkpoint, in turn.
+``sweep.json`` in the output dir lists the checkpoints in order.
 
 ``--watch DIR`` evaluates each checkpoint subdir of DIR as it appears (``step_100/``, ``step_200/``,
 ...) until stopped (Ctrl-C or SIGTERM), polling every ``--watch-interval`` seconds; a subdir counts as
 ready once nothing in it changed for one interval. ``sweep.json`` records what was evaluated (and how
 it ended), so nothing is evaluated twice, also across restarts; a checkpoint whose evaluation failed
 (a server that could not start, ...) is tried again at the next looks, at most ``WATCH_ATTEMPTS`` (3)
-times in all (after that, run with ``--model`` naming it). For server type ``openai`` the model name is the subdir's name; a launched server
-gets the subdir's path.
+times in all (after that, run with ``--model`` naming it). For server type ``openai`` the model name is
+the subdir's name; a launched server gets the subdir's path.
 """
 
 from __future__ import annotations
@@ -60,9 +62,11 @@ def parse_models(spec: Optional[str]) -> list[Optional[str]]:
 def checkpoint_name(model: str) -> str:
     """The dir name of a model's results in a sweep (see the module docstring)."""
     path = Path(model).expanduser()
-    if path.exists():
-        return path.resolve().name
-    return re.sub(r"[^A-Za-z0-9._+@-]", "_", model).strip(".") or "model"
+    if path.exists() or model.startswith(("/", "./", "../", "~")):
+        name = path.name or path.resolve().name
+    else:
+        name = model
+    return re.sub(r"[^A-Za-z0-9._+@-]", "_", name).strip(".") or "model"
 
 
 def _names(models: list[str]) -> list[str]:
@@ -104,10 +108,16 @@ class SweepRecord:
 
 
 RunOne = Callable[[argparse.Namespace], int]
+Plan = Callable[[argparse.Namespace], object]
+
+
+def checkpoint_args(args: argparse.Namespace, model: str, name: str) -> argparse.Namespace:
+    """The flags of one checkpoint's evaluation: its model, its own output dir."""
+    return argparse.Namespace(**{**vars(args), "model": model, "output_dir": args.output_dir / name})
 
 
 def _evaluate(args: argparse.Namespace, record: SweepRecord, model: str, name: str, run_one: RunOne) -> int:
-    one = argparse.Namespace(**{**vars(args), "model": model, "output_dir": args.output_dir / name})
+    one = checkpoint_args(args, model, name)
     if not args.dry_run:
         print(f"nemo-eval eval: checkpoint {name} ({model}) -> {one.output_dir}", file=sys.stderr, flush=True)
     record.note(name, model, "running")
@@ -121,11 +131,15 @@ def _evaluate(args: argparse.Namespace, record: SweepRecord, model: str, name: s
     return code
 
 
-def run_models(args: argparse.Namespace, models: list[str], run_one: RunOne, summarize: Callable[[], None]) -> int:
-    """Evaluate each model in turn; 0 only when every one succeeded."""
+def run_models(args: argparse.Namespace, models: list[str], plan: Plan, run_one: RunOne,
+               summarize: Callable[[], None]) -> int:
+    """Check every model's evaluation, then evaluate each in turn; 0 only when every one succeeded."""
+    names = _names(models)
+    for model, name in zip(models, names):
+        plan(checkpoint_args(args, model, name))   # a problem: one line, exit 2, before anything starts
     record = SweepRecord(args.output_dir, dry_run=args.dry_run)
     failed = []
-    for model, name in zip(models, _names(models)):
+    for model, name in zip(models, names):
         if _evaluate(args, record, model, name, run_one) != 0:
             failed.append(name)
     if not args.dry_run:

@@ -33,3 +33,22 @@ def test_bad_sweeps_are_one_line_errors(tmp_path, prepared_data):
     for extra, message in cases:
         result = run_cli(*base, *extra, env=cli_env(prepared_data))
         assert result.returncode == 2 and message in single_error_line(result.stderr), (extra, result.stderr)
+
+
+def test_a_sweep_on_slurm_plans_jobs_per_checkpoint_and_checks_all_first(tmp_path, prepared_data):
+    from helpers import REPO
+
+    config = tmp_path / "slurm.yaml"
+    config.write_text((REPO / "cluster_configs" / "slurm.yaml").read_text().replace("gpus_per_node: 0", "gpus_per_node: 8"))
+    out = tmp_path / "sweep"
+    models = "/lustre/me/run1/step_1000,/lustre/me/run1/step_2000"   # paths on the cluster, not here
+    base = ["eval", "--server-type", "vllm", "--server-gpus", "8", "--model", models, "--benchmarks", "gsm8k:0",
+            "--output-dir", str(out), "--dry-run"]
+    result = run_cli(*base, "--cluster", str(config), env=cli_env(prepared_data))
+    assert result.returncode == 0, result.stderr
+    for step in ("step_1000", "step_2000"):
+        assert f"# {out / step}/slurm/eval-0.sbatch" in result.stdout and f"/lustre/me/run1/{step}" in result.stdout
+    assert not out.exists()
+    # a problem every checkpoint shares is one line before anything starts, not one failure per checkpoint
+    bad = run_cli(*base, "--cluster", "slurm", env=cli_env(prepared_data))
+    assert bad.returncode == 2 and "needs GPUs" in single_error_line(bad.stderr)
