@@ -62,7 +62,10 @@ class FormatReward:
     def _value(self, text: str) -> Optional[float]:
         if len(text) > self.max_chars:
             return None
-        checks = self.check(text)
+        try:
+            checks = self.check(text)
+        except Exception:  # noqa: BLE001 - one bad item must not stop a training step
+            return None
         if self.partial:
             return sum(checks) / len(checks)
         return 1.0 if all(checks) else 0.0
@@ -73,6 +76,6 @@ class FormatReward:
 
     def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), **columns: Any) -> list[float]:
         values = [self._value(completion_text(completion)) for completion in completions]
-        too_long = sum(value is None for value in values)
+        too_long = sum(value is None for value in values)   # (or, never seen, a check that raised)
         warn_ungraded(self.__name__, len(values), {TOO_LONG: too_long} if too_long else {}, self.stats)
         return [value or 0.0 for value in values]

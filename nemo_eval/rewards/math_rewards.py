@@ -143,22 +143,27 @@ class MathReward:
 
     def verdicts(self, texts: Sequence[str], golds: Sequence[str],
                  finished: Optional[Sequence[bool]] = None) -> list[Optional[str]]:
-        """Raw verdicts per completion: ``1``, ``0``, ``T``/``E``/``U``/``L`` (not graded), None (no answer found)."""
+        """Raw verdicts per completion: ``1``, ``0``, None (no answer found), or not graded: ``T`` (timed out),
+        ``E`` (grader error), ``U`` (the sandbox could not run it), ``L`` (too long), ``X`` (extraction failed)."""
         finished = finished or [True] * len(texts)
-        keys: list[Optional[tuple[str, str]]] = []
+        keys: list[Any] = []   # (answer, gold), None (no answer), or the verdict letter of an item not sent
         gold_of: dict[str, str] = {}
         for text, gold, done in zip(texts, golds, finished):
             if len(text) > self.max_chars:
-                keys.append(("", TOO_LONG))
+                keys.append("L")
                 continue
-            if gold not in gold_of:
-                gold_of[gold] = gold_answer(gold)
-            gold = gold_of[gold]
-            predicted = extract_for_gold(text, gold, self.extraction, finished=done)[0]
-            keys.append((predicted, gold) if predicted is not None else None)
+            try:
+                if gold not in gold_of:
+                    gold_of[gold] = gold_answer(gold)
+                predicted = extract_for_gold(text, gold_of[gold], self.extraction, finished=done)[0]
+            except Exception:  # noqa: BLE001 - one bad item must not stop a training step
+                keys.append("X")
+                continue
+            keys.append((predicted, gold_of[gold]) if predicted is not None else None)
+        pairs = [key for key in keys if isinstance(key, tuple)]
         with self.cache_lock:
-            known = {key: self.cache[key] for key in keys if key is not None and key in self.cache}
-        todo = list(dict.fromkeys(key for key in keys if key is not None and key not in known and key[1] != TOO_LONG))
+            known = {key: self.cache[key] for key in pairs if key in self.cache}
+        todo = list(dict.fromkeys(key for key in pairs if key not in known))
         decided = dict(zip(todo, self.decider.decide(todo)))
         if self.cache_size:
             with self.cache_lock:
@@ -167,15 +172,15 @@ class MathReward:
                         self.cache[key] = verdict
                 while len(self.cache) > self.cache_size:
                     self.cache.popitem(last=False)
-        verdict_of = {**known, **decided, ("", TOO_LONG): "L"}
-        return [verdict_of[key] if key is not None else None for key in keys]
+        verdict_of = {**known, **decided}
+        return [verdict_of[key] if isinstance(key, tuple) else key for key in keys]
 
     def score_batch(self, texts: Sequence[str], golds: Sequence[str],
                     finished: Optional[Sequence[bool]] = None) -> list[float]:
         """Scores of completions (plain strings) against gold answers."""
         verdicts = self.verdicts(texts, golds, finished)
         ungraded: dict[str, int] = {}
-        reasons = {**GRADING_ERRORS, "L": TOO_LONG}
+        reasons = {**GRADING_ERRORS, "L": TOO_LONG, "X": "extraction error"}
         for verdict in verdicts:
             if verdict in reasons:
                 ungraded[reasons[verdict]] = ungraded.get(reasons[verdict], 0) + 1
