@@ -176,6 +176,9 @@ def per_test_program(code: str, setup: str, tests: Sequence[str], nonce: str, ti
 class CodeReward:
     """TRL-style code reward: ``reward(prompts=None, completions=[...], test_list=[...], entry_point=[...])``.
 
+    A row without tests (a multi-task dataset's rows of another kind) gets None ("does not apply" to TRL);
+    a batch in which no row has tests is a ``ValueError`` naming the columns.
+
     Args:
         sandbox: a sandbox service address; None: local isolated processes.
         timeout: seconds per test (``test_list``) or per test program.
@@ -266,11 +269,18 @@ class CodeReward:
         warn_ungraded(self.__name__, len(scores), ungraded, self.stats)
         return scores
 
-    def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), **columns: Any) -> list[float]:
+    def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), **columns: Any) -> list[Optional[float]]:
         completions = list(completions)
         names = [name for name in ("test_list", "test", "entry_point", "code_prompt") if columns.get(name) is not None]
         rows = [{name: columns[name][index] for name in names} for index in range(len(completions))]
-        return self.score_rows([completion_text(c) for c in completions], rows)
+        tested = [i for i, row in enumerate(rows) if row.get("test_list") or row.get("test")]
+        if rows and not tested:
+            self.score_rows([""], [rows[0]])   # raises, naming the columns it needs
+        scores: list[Optional[float]] = [None] * len(completions)   # a row without tests: not this reward's
+        for index, value in zip(tested, self.score_rows([completion_text(completions[i]) for i in tested],
+                                                        [rows[i] for i in tested]) if tested else []):
+            scores[index] = value
+        return scores
 
     def score(self, completion: Any, row: dict[str, Any]) -> float:
         """Plain ``fn(completion, row) -> float``: ``row`` holds the test columns."""

@@ -100,8 +100,9 @@ class MathReward:
     """TRL-style math accuracy reward: ``reward(prompts=None, completions=[...], answer=[...]) -> [1.0, 0.0, ...]``.
 
     The gold answer comes from the first of the columns ``answer``, ``expected_answer``, ``solution`` that is
-    passed (a worked solution is fine: its final answer is taken, as ``evaluate`` does). A ``finish_reason``
-    column (``length`` = cut off) is honoured as ``evaluate`` honours it.
+    passed (a worked solution is fine: its final answer is taken, as ``evaluate`` does). A row whose gold is
+    None (a multi-task dataset's rows of another kind) gets None, which TRL reads as "does not apply". A
+    ``finish_reason`` column (``length`` = cut off) is honoured as ``evaluate`` honours it.
 
     Args:
         benchmark: use this benchmark's extraction settings (its ``benchmark.yaml`` ``evaluation:``).
@@ -129,13 +130,19 @@ class MathReward:
         self.stats = GradingStats()
         self.__name__ = name
 
-    def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), **columns: Any) -> list[float]:
+    def __call__(self, prompts: Any = None, completions: Sequence[Any] = (), **columns: Any) -> list[Optional[float]]:
         completions = list(completions)
         golds = column(columns, GOLD_COLUMNS, len(completions), "gold answer")
         reasons = columns.get("finish_reason")
         finished = [True] * len(completions) if reasons is None else \
             [reason != "length" for reason in column(columns, ["finish_reason"], len(completions), "finish_reason")]
-        return self.score_batch([completion_text(c) for c in completions], [str(g) for g in golds], finished)
+        rows = [i for i, gold in enumerate(golds) if gold is not None]   # a row without a gold: not this reward's
+        scores: list[Optional[float]] = [None] * len(completions)
+        values = self.score_batch([completion_text(completions[i]) for i in rows], [str(golds[i]) for i in rows],
+                                  [finished[i] for i in rows])
+        for index, value in zip(rows, values):
+            scores[index] = value
+        return scores
 
     def score(self, completion: Any, answer: Any) -> float:
         """Plain ``fn(completion, answer) -> float`` for one completion."""

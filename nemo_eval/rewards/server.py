@@ -11,7 +11,8 @@
     -> 200 {"scores": [1.0, 0.0], "ungraded": 0}
 
 ``compute_score`` takes the columns ``data_source``, ``ground_truth`` (and ``extra_info``), as veRL
-names them. ``ungraded`` counts the completions that could not be graded in this batch (they score 0).
+names them. A score is null for a row that is not the reward's kind (no gold, no tests). ``ungraded``
+counts the completions that could not be graded in this batch (they score 0).
 A malformed request is ``400 {"error": "..."}``. ``GET /health`` answers ``{"status": "ok", "isolation":
 "sandbox" | "bwrap" | "process"}``. The server is threaded; the graders' isolated workers are shared.
 """
@@ -67,7 +68,7 @@ class Rewards:
             scores = function(prompts=request.get("prompts"), completions=request["completions"], **columns)
         for warning in caught:
             print(f"{PROG}: warning: {warning.message}", file=sys.stderr, flush=True)
-        return {"scores": [float(value) for value in scores], "ungraded": _ungraded(caught)}
+        return {"scores": [None if value is None else float(value) for value in scores], "ungraded": _ungraded(caught)}
 
     def _function(self, name: Any):
         if name not in self.functions:

@@ -44,6 +44,8 @@ def test_batches_of_each_reward(server):
     status, body = post(server, {"reward": "math", "completions": ["so \\boxed{4}", [{"role": "assistant", "content": "5"}]],
                                  "columns": {"answer": ["4", "4"]}})
     assert (status, body) == (200, {"scores": [1.0, 0.0], "ungraded": 0})
+    status, body = post(server, {"reward": "math", "completions": ["\\boxed{1}", "x"], "columns": {"answer": ["1", None]}})
+    assert (status, body) == (200, {"scores": [1.0, None], "ungraded": 0})
     status, body = post(server, {"reward": "format", "completions": ["\\boxed{1}", "1"]})
     assert body["scores"] == [1.0, 0.0]
     status, body = post(server, {"reward": {"math": 1.0, "format": 0.5}, "completions": ["\\boxed{4}", "4"],

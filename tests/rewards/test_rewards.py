@@ -46,6 +46,8 @@ def test_math_reward_trl_standard_and_conversational_batches():
     assert math_reward(prompts=None, completions=["\\boxed{4}"], expected_answer=["4"]) == [1.0]
     assert math_reward(completions=["\\boxed{4}", "5"], solution=["2+2 so $\\boxed{4}$", "... \\boxed{4}"]) == [1.0, 0.0]
     assert math_reward(completions=[], answer=[]) == []
+    # a multi-task batch: rows of another kind have no gold and get None (TRL: "does not apply", NaN)
+    assert math_reward(completions=["\\boxed{1}", "def f(): pass"], answer=["1", None]) == [1.0, None]
 
 
 def test_trl_helper_when_trl_is_installed():
@@ -225,6 +227,10 @@ def test_code_reward_share_of_tests_and_humaneval_rows(prepared_data):
                        [{"role": "assistant", "content": "def add(a, b):\n    raise SystemExit(0)"}],
                        "no code here"]
         assert trl_call(reward, ["p"] * 4, completions, rows) == [0.75, 0.5, 0.0, 0.0]
+        mixed = [{"test_list": MBPP_ROW["test_list"], "answer": None}, {"test_list": None, "answer": "3"}]
+        assert trl_call(reward, ["p", "p"], [completions[0], "\\boxed{3}"], mixed) == [0.75, None]
+        assert trl_call(weighted_sum((reward, 1.0), (math_reward, 1.0)), ["p", "p"], [completions[0], "\\boxed{3}"],
+                        mixed) == [0.75, 1.0]
         item = read(prepared_data / "humaneval" / "test.jsonl")[0]
         row = {"test": item["test"], "entry_point": item["entry_point"], "code_prompt": item["prompt"]}
         assert trl_call(reward, ["p", "p"], [item["canonical_solution"], "    return None\n"], [row, row]) == [1.0, 0.0]
