@@ -8,10 +8,11 @@ problem's answer), an ``<answer>`` tag and a response cut off mid-sentence, as s
 of one prompt differ in how (and whether) they state an answer. Rewards are called TRL's way
 (``math_reward(prompts=..., completions=..., answer=...)``) with the verdict cache off
 (``cache_size=0``), so every batch is decided afresh (identical answers inside one batch are
-decided once, as ``evaluate`` does). The workers start before the timing, as a trainer keeps them.
+decided once, as ``evaluate`` does). The workers start and warm up on the first batch before the
+timing (as after a trainer's first step); that batch is not timed.
 
 math-verify (``pip install math-verify``) parses and verifies each completion in this process, one after
-the other, as its own reward functions do. Prints rewards/s of each, the ratio and the agreement.
+the other, as its own reward functions do, warmed up on the same untimed batch. Prints rewards/s of each, the ratio and the agreement.
 
 Usage: ``python perf/rewards.py [--batch 512] [--group 8] [--limit N]``
 """
@@ -73,7 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = workload(args.data_dir or default_data_dir(), args.group, args.limit)
     reward = MathReward(cache_size=0)
-    reward(completions=[rows[0][0]], answer=[rows[0][1]])   # start the workers outside the timing
+    warm, rows = rows[:args.batch], rows[args.batch:]   # a trainer's first step starts and warms the workers
+    reward(completions=[text for text, _ in warm], answer=[gold for _, gold in warm])
     print(f"{len(rows)} completions ({args.group} per problem, MATH-500 + GSM8K test), batches of {args.batch}; "
           f"isolation: {reward.decider.isolation()}, {reward.decider.pool.size} worker processes")
     start = time.perf_counter()
@@ -86,6 +88,7 @@ def main() -> None:
     reward.close()
     if args.skip_math_verify:
         return
+    math_verify_verdicts(warm)   # warmed up on the same untimed batch
     start = time.perf_counter()
     theirs = math_verify_verdicts([(text, gold) for text, gold in rows])
     their_seconds = time.perf_counter() - start

@@ -5,8 +5,9 @@ with a benchmark's ``evaluation:`` settings when ``benchmark=`` names one) and t
 ``gold_answer``; equivalence is decided in isolation, never in the trainer's process: in the sandbox
 service at ``sandbox`` or in local isolated workers (``nemo_eval.evaluation.local_worker.WorkerPool``,
 the same processes as ``math_equal_batch(pairs, sandbox=None)``). The workers start on first use and
-stay alive across calls, so each batch pays no start-up. Identical (answer, gold) pairs are decided once
-per batch, and decided verdicts are remembered (a bounded cache), since a GRPO group repeats answers.
+stay alive across calls, so each batch pays no start-up. A batch is pipelined: answers are found a
+chunk at a time here while the workers decide the previous chunk. Identical (answer, gold) pairs are
+decided once per batch, and decided verdicts are remembered (a bounded cache) across batches.
 
 Isolation, strongest first: the sandbox service (when ``sandbox`` is given and answers); local workers
 in a bubblewrap jail; when no jail can be made here (unprivileged containers), plain worker processes
@@ -19,6 +20,7 @@ from __future__ import annotations
 import atexit
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, Optional, Sequence
 
@@ -27,6 +29,8 @@ from nemo_eval.evaluation.answer_extraction import ExtractionConfig, extract_for
 from nemo_eval.evaluation.local_worker import WorkerPool
 from nemo_eval.evaluation.math_grader import GRADING_ERRORS, decide_pairs
 from nemo_eval.rewards.common import GOLD_COLUMNS, MAX_CHARS, TOO_LONG, GradingStats, Once, column, completion_text, warn_ungraded
+
+PIPELINE_FIRST, PIPELINE_CHUNK = 128, 256  # completions per chunk: a small first one gets the workers going
 
 
 def benchmark_extraction(benchmark: Optional[str]) -> ExtractionConfig:
@@ -127,6 +131,7 @@ class MathReward:
         self.cache: OrderedDict[tuple[str, str], str] = OrderedDict()
         self.cache_size, self.max_chars = cache_size, max_chars
         self.cache_lock = threading.Lock()
+        self.sender = ThreadPoolExecutor(1, thread_name_prefix="nemo-eval-math-reward")
         self.stats = GradingStats()
         self.__name__ = name
 
@@ -148,30 +153,46 @@ class MathReward:
         """Plain ``fn(completion, answer) -> float`` for one completion."""
         return self.score_batch([completion_text(completion)], [str(answer)])[0]
 
+    def _key(self, text: str, gold: str, done: bool, gold_of: dict[str, str]) -> Any:
+        """``(answer, gold)``, None (no answer), or the verdict of an item that is not sent (``L``, ``X``)."""
+        if len(text) > self.max_chars:
+            return "L"
+        try:
+            if gold not in gold_of:
+                gold_of[gold] = gold_answer(gold)
+            predicted = extract_for_gold(text, gold_of[gold], self.extraction, finished=done)[0]
+        except Exception:  # noqa: BLE001 - one bad item must not stop a training step
+            return "X"
+        return (predicted, gold_of[gold]) if predicted is not None else None
+
     def verdicts(self, texts: Sequence[str], golds: Sequence[str],
                  finished: Optional[Sequence[bool]] = None) -> list[Optional[str]]:
         """Raw verdicts per completion: ``1``, ``0``, None (no answer found), or not graded: ``T`` (timed out),
-        ``E`` (grader error), ``U`` (the sandbox could not run it), ``L`` (too long), ``X`` (extraction failed)."""
+        ``E`` (grader error), ``U`` (the sandbox could not run it), ``L`` (too long), ``X`` (extraction failed).
+
+        Pipelined: answers are found chunk by chunk here while the isolated workers decide the previous
+        chunk's new pairs (one background thread sends them), so both cores work at once.
+        """
         finished = finished or [True] * len(texts)
-        keys: list[Any] = []   # (answer, gold), None (no answer), or the verdict letter of an item not sent
+        keys: list[Any] = []
         gold_of: dict[str, str] = {}
-        for text, gold, done in zip(texts, golds, finished):
-            if len(text) > self.max_chars:
-                keys.append("L")
-                continue
-            try:
-                if gold not in gold_of:
-                    gold_of[gold] = gold_answer(gold)
-                predicted = extract_for_gold(text, gold_of[gold], self.extraction, finished=done)[0]
-            except Exception:  # noqa: BLE001 - one bad item must not stop a training step
-                keys.append("X")
-                continue
-            keys.append((predicted, gold_of[gold]) if predicted is not None else None)
-        pairs = [key for key in keys if isinstance(key, tuple)]
-        with self.cache_lock:
-            known = {key: self.cache[key] for key in pairs if key in self.cache}
-        todo = list(dict.fromkeys(key for key in pairs if key not in known))
-        decided = dict(zip(todo, self.decider.decide(todo)))
+        known: dict[tuple[str, str], str] = {}
+        sent: dict[tuple[str, str], tuple[Future, int]] = {}
+        start, size = 0, PIPELINE_FIRST
+        while start < len(texts):
+            end = min(len(texts), start + size)
+            chunk = [self._key(texts[i], golds[i], finished[i], gold_of) for i in range(start, end)]
+            keys += chunk
+            pairs = [k for k in chunk if isinstance(k, tuple) and k not in known and k not in sent]
+            if self.cache_size:
+                with self.cache_lock:
+                    known.update((k, self.cache[k]) for k in pairs if k in self.cache)
+            new = list(dict.fromkeys(k for k in pairs if k not in known))
+            if new:
+                future = self.sender.submit(self.decider.decide, new)
+                sent.update((pair, (future, position)) for position, pair in enumerate(new))
+            start, size = end, PIPELINE_CHUNK
+        decided = {pair: future.result()[position] for pair, (future, position) in sent.items()}
         if self.cache_size:
             with self.cache_lock:
                 for key, verdict in decided.items():
