@@ -280,3 +280,20 @@ def test_code_rewards_equal_evaluate_on_the_same_rows(tmp_path, prepared_data, s
             assert [float(v == 1.0) for v in values] == expected
         finally:
             reward.close()
+
+
+def test_without_a_jail_code_that_escapes_its_session_is_still_killed():
+    # plain processes (no bubblewrap on the PATH): a fork bomb, and a child that leaves the session and
+    # sleeps forever; as root each program runs as its own slot uid, and every process of it is killed
+    code = ("import os\n"
+            "from nemo_eval.rewards import CodeReward\n"
+            "from nemo_eval.rewards.code_rewards import SLOT_UID_BASE, _has_processes\n"
+            "escape = 'import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n    time.sleep(100000)\\n'\n"
+            "bomb = 'import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass\\n'\n"
+            "c = CodeReward(timeout=1, workers=2)\n"
+            "good = 'def add(a, b):\\n    return a + b'\n"
+            "print(c(completions=[escape, bomb, good], test_list=[['assert add(1, 1) == 2']] * 3))\n"
+            "print(os.geteuid() != 0 or not any(_has_processes(SLOT_UID_BASE + i) for i in range(8)))\n")
+    result = _run_python(code, PATH="/nonexistent")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["[0.0, 0.0, 1.0]", "True"]
