@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from helpers import run_cli
+from nemo_eval.evaluation.answer_extraction import MARKERS
 from nemo_eval.rewards import (CodeReward, FormatReward, MathReward, RewardWarning, code_reward, compute_score,
                                format_reward, math_reward, score, weighted_sum)
 
@@ -75,7 +76,11 @@ def test_rewards_equal_evaluate_on_the_same_rows(tmp_path, sandbox_url):
         out.write_text("".join(json.dumps(row) + "\n" for row in rows))
         result = run_cli("evaluate", f"++prediction_jsonl_files=[{out}]", f"++sandbox_address={sandbox_url}")
         assert result.returncode == 0, result.stderr
-        verdicts = [float(row["is_correct"]) for row in read(out)]
+        graded = read(out)
+        verdicts = [float(row["is_correct"]) for row in graded]
+        # format_reward is the test behind the format_adherence metric: the answer was found by a marker
+        assert format_reward(completions=[r["generation"] for r in rows]) == [
+            float(row["extraction_strategy"] in MARKERS) for row in graded]
         reward = MathReward(benchmark=benchmark)
         try:
             assert reward(completions=[r["generation"] for r in rows], expected_answer=[r["expected_answer"] for r in rows],
