@@ -14,7 +14,11 @@ timing (as after a trainer's first step); that batch is not timed.
 math-verify (``pip install math-verify``) parses and verifies each completion in this process, one after
 the other, as its own reward functions do, warmed up on the same untimed batch. Prints rewards/s of each, the ratio and the agreement.
 
-Usage: ``python perf/rewards.py [--batch 512] [--group 8] [--limit N]``
+With ``--server``, the same batches also go through ``nemo-eval reward-server`` (started here on a free
+port, its own workers warmed on the first batch), one HTTP request per batch, as a trainer in another
+process would send them.
+
+Usage: ``python perf/rewards.py [--batch 512] [--group 8] [--limit N] [--server]``
 """
 
 from __future__ import annotations
@@ -64,6 +68,39 @@ def workload(data_dir: Path, size: int, limit: int) -> list[tuple[str, str]]:
     return rows[:limit] if limit else rows
 
 
+def through_server(rows: list[tuple[str, str]], warm: list[tuple[str, str]], batch: int, in_process: float) -> None:
+    import subprocess
+    import urllib.request
+
+    from nemo_eval.processes import free_port, poll_until_healthy
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "nemo_eval", "reward-server", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def post(part: list[tuple[str, str]]) -> list[float]:
+        body = json.dumps({"reward": "math", "completions": [t for t, _ in part],
+                           "columns": {"answer": [g for _, g in part]}}).encode()
+        request = urllib.request.Request(url + "/score", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            return json.loads(answer.read())["scores"]
+
+    try:
+        if poll_until_healthy(url + "/health", 60, proc.poll, interval=0.1) is not None:
+            raise SystemExit("the reward server did not start")
+        post(warm)
+        start = time.perf_counter()
+        for begin in range(0, len(rows), batch):
+            post(rows[begin:begin + batch])
+        seconds = time.perf_counter() - start
+        print(f"  nemo-eval reward-server (HTTP, batches):  {seconds:7.2f} s  {len(rows) / seconds:8.1f} rewards/s  "
+              f"({seconds / in_process:.2f}x the in-process time)")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=512, help="completions per reward call (a training step)")
@@ -71,6 +108,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N completions")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--skip-math-verify", action="store_true")
+    parser.add_argument("--server", action="store_true", help="also time the batches through nemo-eval reward-server")
     args = parser.parse_args()
     rows = workload(args.data_dir or default_data_dir(), args.group, args.limit)
     reward = MathReward(cache_size=0)
@@ -86,6 +124,8 @@ def main() -> None:
     seconds = time.perf_counter() - start
     print(f"  nemo-eval math_reward (isolated workers): {seconds:7.2f} s  {len(rows) / seconds:8.1f} rewards/s")
     reward.close()
+    if args.server:
+        through_server(rows, warm, args.batch, seconds)
     if args.skip_math_verify:
         return
     math_verify_verdicts(warm)   # warmed up on the same untimed batch
