@@ -73,6 +73,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sweep.add_argument("--require-better", action="store_true",
                        help=f"with --baseline: exit with code {EXIT_BELOW_THRESHOLD} unless every checkpoint is "
                             "significantly better than the baseline on every row compared")
+    sweep.add_argument("--metrics", default=None, metavar="NAME,...",
+                       help="the metrics in the sweep's table and charts, e.g. accuracy,no_answer,format_adherence "
+                            "(default: accuracy)")
     sweep.add_argument("--best-by", default=None, metavar="BENCH.ROW.METRIC",
                        help="the metric that picks the best checkpoint (default: the first column)")
     sweep.add_argument("--alpha", type=float, default=0.05, help="significance level of the gates (default 0.05)")
@@ -96,8 +99,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{PROG}: gate failed: {'; '.join(failures)}", file=sys.stderr)
             return EXIT_BELOW_THRESHOLD
         return 0
-    if args.baseline or args.best_by:
-        raise UserError(f"--baseline and --best-by are for sweeps; {args.out_dir} is one run's output dir "
+    if args.baseline or args.best_by or args.metrics:
+        raise UserError(f"--baseline, --best-by and --metrics are for sweeps; {args.out_dir} is one run's output dir "
                         "(compare two runs with nemo-eval compare)")
     files = find_benchmark_files(args.out_dir)
     if args.benchmarks:

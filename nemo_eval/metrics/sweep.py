@@ -3,8 +3,9 @@
 A sweep dir holds ``<checkpoint>/<benchmark>/output-*.jsonl`` (what ``nemo-eval eval --model A,B,C``
 or ``--watch`` writes, listing the checkpoints in order in ``sweep.json``). Summarizing it writes each
 checkpoint's ``metrics.json`` and, in the sweep dir, ``sweep.csv`` and ``sweep.md`` (a row per
-checkpoint, a column per metric ``benchmark.row.accuracy``, the best checkpoint marked) and
-``charts/<metric>.svg`` (the metric over the checkpoints with its 95% confidence interval).
+checkpoint, a column per metric ``benchmark.row.metric`` for the metrics ``--metrics`` names, accuracy
+by default, the best checkpoint marked) and ``charts/<column>.svg`` (the metric over the checkpoints,
+accuracy with its 95% confidence interval).
 
 Gates (exit code 3 and one line naming every failure):
 
@@ -22,7 +23,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from nemo_eval.errors import UserError
 from nemo_eval.jsonl import atomic_write_text
@@ -73,20 +74,24 @@ def sweep_metrics(points: list[tuple[str, Path]], only=None) -> dict[str, dict[s
     return result
 
 
-def columns_of(metrics: dict[str, dict[str, Any]]) -> list[str]:
-    """``benchmark.row.accuracy`` for every row any checkpoint has, in first-seen order."""
+def columns_of(metrics: dict[str, dict[str, Any]], names: Sequence[str] = (MAIN_METRIC,)) -> list[str]:
+    """``benchmark.row.metric`` for every row any checkpoint has and every metric in ``names``, first seen first."""
     seen: dict[str, None] = {}
     for per_checkpoint in metrics.values():
         for benchmark, rows in per_checkpoint.items():
             for row, values in rows.items():
-                if MAIN_METRIC in values:
-                    seen[f"{benchmark}.{row}.{MAIN_METRIC}"] = None
+                for name in names:
+                    if isinstance(values.get(name), (int, float)):
+                        seen[f"{benchmark}.{row}.{name}"] = None
     return list(seen)
 
 
 def _interval(metrics: dict[str, Any], column: str) -> tuple[Optional[float], Optional[float]]:
+    """The 95% interval of an accuracy column (the rows' ``ci95_low``/``ci95_high``), else ``(None, None)``."""
     benchmark, rest = column.split(".", 1)
-    row = rest.rsplit(".", 1)[0]
+    row, name = rest.rsplit(".", 1)
+    if name != MAIN_METRIC:
+        return None, None
     values = metrics.get(benchmark, {}).get(row, {})
     return values.get("ci95_low"), values.get("ci95_high")
 
@@ -98,8 +103,14 @@ def best_of(metrics: dict[str, dict[str, Any]], column: str) -> Optional[str]:
     return max(values, key=lambda item: item[0])[1] if values else None
 
 
+def higher_is_better(column: str) -> bool:
+    """Whether a higher value of the column's metric is better (accuracies, format shares); others get no mark."""
+    name = column.rsplit(".", 1)[-1]
+    return "accuracy" in name or name in ("format_adherence", "reasoning_format")
+
+
 def render_markdown(metrics: dict[str, dict[str, Any]], columns: list[str], best: Optional[str]) -> str:
-    bests = {column: best_of(metrics, column) for column in columns}
+    bests = {column: best_of(metrics, column) if higher_is_better(column) else None for column in columns}
     lines = ["| checkpoint | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for name, values in metrics.items():
         cells = []
@@ -128,14 +139,14 @@ def write_charts(sweep_dir: Path, metrics: dict[str, dict[str, Any]], columns: l
     charts.mkdir(exist_ok=True)
     written = []
     for column in columns:
-        best = best_of(metrics, column)
+        best = best_of(metrics, column) if higher_is_better(column) else None
         points = []
         for name, values in metrics.items():
             value = metric_value(values, column)
             low, high = _interval(values, column)
             points.append(TrendPoint(name, float("nan") if value is None else float(value), low, high, name == best))
         path = charts / (re.sub(r"[^A-Za-z0-9_.@+-]", "_", column) + ".svg")
-        atomic_write_text(path, render_trend_svg(column, points, y_label=f"{MAIN_METRIC} (%)"))
+        atomic_write_text(path, render_trend_svg(column, points, y_label=column.rsplit(".", 1)[1]))
         written.append(path)
     return written
 
@@ -188,7 +199,13 @@ def summarize_sweep(sweep_dir: Path, args: Any, thresholds: list[tuple[str, floa
     if args.baseline:
         _baseline(args.baseline, points)   # a bad name is refused before anything is written
     metrics = sweep_metrics(points, only)
-    columns = columns_of(metrics)
+    names = [name.strip() for name in (args.metrics or MAIN_METRIC).split(",") if name.strip()]
+    columns = columns_of(metrics, names)
+    missing = [name for name in names if not any(column.endswith("." + name) for column in columns)]
+    if missing:
+        raise UserError(f"--metrics: no checkpoint has {', '.join(missing)}; the metrics of its rows are "
+                        + ", ".join(sorted({k for m in metrics.values() for rows in m.values() for r in rows.values()
+                                            for k, v in r.items() if isinstance(v, (int, float))})))
     best_by = args.best_by or (columns[0] if columns else None)
     if best_by and best_by not in columns and all(metric_value(m, best_by) is None for m in metrics.values()):
         raise UserError(f"--best-by: no metric {best_by!r}; the columns are {', '.join(columns)}")

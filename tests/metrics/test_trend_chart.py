@@ -66,4 +66,11 @@ def test_summarize_a_sweep_of_graded_files(tmp_path):
         "nemo-eval summarize-results: gate failed: step_10 is not significantly better than step_2: "
         "gsm8k greedy -33.33 (p=0.001953)")
     single = run_cli("summarize-results", str(sweep / "step_2"), "--baseline", "x")
-    assert single.returncode == 2 and "--baseline and --best-by are for sweeps" in single_error_line(single.stderr)
+    assert single.returncode == 2 and "--baseline, --best-by and --metrics are for sweeps" in single_error_line(single.stderr)
+    more = run_cli("summarize-results", str(sweep), "--metrics", "accuracy,no_answer")
+    assert more.returncode == 0, more.stderr
+    header = (sweep / "sweep.csv").read_text().splitlines()[0]
+    assert header == "checkpoint,best,gsm8k.greedy.accuracy,gsm8k.greedy.no_answer"
+    assert (sweep / "charts" / "gsm8k.greedy.no_answer.svg").is_file()
+    bad = run_cli("summarize-results", str(sweep), "--metrics", "accuracy,nope")
+    assert bad.returncode == 2 and "--metrics: no checkpoint has nope" in single_error_line(bad.stderr)
