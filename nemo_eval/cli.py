@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "summarize-results": ("nemo_eval.metrics.summarize_results", "summarize every benchmark under an output dir into a table and metrics.json"),
     "compare": ("nemo_eval.metrics.compare", "compare two runs per benchmark with paired significance tests and flipped items"),
     "view": ("nemo_eval.viewer.serve", "browse runs in a web browser: metrics, samples, one sample, comparisons, trends"),
+    "reward-server": ("nemo_eval.rewards.server", "serve the reward functions (math, format, code, veRL) over HTTP for trainers"),
     "sandbox": ("nemo_eval.sandbox.cli", "start the code-execution sandbox service (nemo-eval sandbox start)"),
     "list-benchmarks": ("nemo_eval.datasets.list_benchmarks", "list the known benchmarks with their defaults"),
 }

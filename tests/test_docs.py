@@ -6,8 +6,9 @@ real eval against the test server as ``results-a``, ``results-b``, ``results-bas
 ``out.jsonl``, and as ``results`` too unless the block generates its own, so that examples reading
 earlier outputs find them. The only substitutions are where a
 real deployment differs from this machine: the OpenAI-compatible server (``localhost:8000``) is the test
-server, the model ``NAME`` is its model, ``++max_samples`` is at most 10, the sandbox (``127.0.0.1:6000``, or the default when a command
-names none) is the suite's sandbox, and ``nemo-eval``/``python`` are this checkout's. Examples that
+server (for the sweep examples, one that also serves their checkpoint names ``step_100`` ...), the
+model ``NAME`` is its model, ``++max_samples`` is at most 10, the sandbox (``127.0.0.1:6000``, or the
+default when a command names none) is the suite's sandbox, and ``nemo-eval``/``python`` are this checkout's. Examples that
 cannot run here are in SKIP, each with the reason.
 """
 
@@ -36,6 +37,8 @@ SKIP = [
     ("server.server_type=llamacpp", "minutes of CPU generation (tests/inference/test_servers.py runs it)"),
     ("sandbox start", "a foreground service until Ctrl-C (the suite's fixtures start it)"),
     ("nemo-eval view", "a foreground web server until Ctrl-C (tests/viewer/ start it and browse it)"),
+    ("--watch", "watches a directory until stopped (tests/pipeline/test_sweep.py runs it)"),
+    ("reward-server", "a foreground service until Ctrl-C (tests/rewards/test_reward_server.py starts it)"),
     ("sandbox build", "builds the docker image (tests/conftest.py does)"),
     ("perf/", "performance scripts: minutes each, numbers in docs/performance.md"),
     ("-m pytest", "the test suite itself (CI runs the full suite; docs/testing.md)"),
@@ -85,6 +88,16 @@ def doc_server(prepared_data, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def sweep_server(prepared_data, tmp_path_factory):
+    """The server of the sweep examples: it also serves the checkpoint names they use."""
+    answers = tmp_path_factory.mktemp("sweep-answers") / "answers.jsonl"
+    answers.write_text((prepared_data / "gsm8k" / "test.jsonl").read_text())
+    sweep = [arg for step in (100, 200, 300) for arg in ("--model-correct-rate", f"step_{step}={step / 400}")]
+    with openai_test_server("--answers-jsonl", str(answers), *sweep) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def results(prepared_data, doc_server, tmp_path_factory) -> Path:
     """One real eval's output dir, the ``results/`` the examples read."""
     out = tmp_path_factory.mktemp("doc-results") / "results"
@@ -96,7 +109,7 @@ def results(prepared_data, doc_server, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("doc,number,commands", examples(), ids=lambda v: v if isinstance(v, str) else None)
-def test_doc_examples_run(doc, number, commands, prepared_data, sandbox_url, doc_server, results, tmp_path):
+def test_doc_examples_run(doc, number, commands, prepared_data, sandbox_url, doc_server, sweep_server, results, tmp_path):
     writes_results = any(re.search(r" (generate|eval) ", f" {c} ") for c in commands)
     for name in ("results-a", "results-b", "results-base", "results-new") + (() if writes_results else ("results",)):
         shutil.copytree(results, tmp_path / name, ignore=shutil.ignore_patterns(".nemo-eval.lock"))
@@ -105,7 +118,7 @@ def test_doc_examples_run(doc, number, commands, prepared_data, sandbox_url, doc
     for command in commands:
         if skip_reason(command):
             continue
-        local = localize(command, doc_server, sandbox_url)
+        local = localize(command, sweep_server if "step_100" in command else doc_server, sandbox_url)
         result = subprocess.run(["bash", "-c", local], cwd=tmp_path, env=cli_env(prepared_data), capture_output=True,
                                 text=True, timeout=600)
         allowed = {0, 3} if "--fail-under" in command else {0}    # 3: a quality gate failed, as documented
@@ -125,7 +138,8 @@ def test_every_cli_option_is_in_the_reference():
     """docs/cli.md names every option each command's --help shows."""
     reference = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     for command in (["eval"], ["prepare-data"], ["list-benchmarks"], ["show-prompt"], ["compute-metrics"],
-                    ["summarize-results"], ["compare"], ["sandbox", "start"], ["sandbox", "build"]):
+                    ["summarize-results"], ["compare"], ["sandbox", "start"], ["sandbox", "build"],
+                    ["reward-server"]):
         result = run_cli(*command, "--help")
         options = set(re.findall(r"^\s+(?:-\w, )?(--[a-z][\w-]*)", result.stdout, re.M)) - {"--help"}
         missing = sorted(o for o in options if o not in reference)

@@ -25,6 +25,7 @@ found by a marker). With ``reasoning_tags`` set, only the text after the closing
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
@@ -376,7 +377,9 @@ def gold_answer(expected: object) -> str:
     return answer if answer is not None else text
 
 
+@functools.lru_cache(maxsize=8192)
 def _parts(answer: str) -> int:
+    """How many top-level parts (``3, 5`` has two) an answer has (cached: golds recur, e.g. in a GRPO group)."""
     from nemo_eval.evaluation.math_normalize import normalize_answer
     from nemo_eval.evaluation.math_structure import split_top_level
 

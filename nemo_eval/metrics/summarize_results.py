@@ -6,6 +6,9 @@ table per benchmark (the columns of its metrics family) and writes ``<out_dir>/m
 holds the benchmark's token, time and cost totals over all its files (:mod:`nemo_eval.metrics.usage`),
 and a table of them (with the run's total) is printed; both only when the lines record usage.
 ``--fail-under gsm8k.greedy.accuracy=80`` exits with code 3 naming every metric below its threshold.
+
+Over a sweep (a dir of checkpoint output dirs, as ``nemo-eval eval --model A,B,C`` writes): a row per
+checkpoint, charts, and gates against a baseline (:mod:`nemo_eval.metrics.sweep`).
 """
 
 from __future__ import annotations
@@ -55,7 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = Parser(
         prog=PROG, description="Summarize every benchmark under an output directory: one table per benchmark and "
                                "<out_dir>/metrics.json (percentages 0-100).")
-    parser.add_argument("out_dir", type=Path, help="the output directory of a run (holds <benchmark>/output-*.jsonl)")
+    parser.add_argument("out_dir", type=Path, help="the output directory of a run (holds <benchmark>/output-*.jsonl), "
+                                                   "or of a sweep (holds <checkpoint>/<benchmark>/output-*.jsonl)")
     parser.add_argument("--csv", type=Path, default=None, help="also write the metrics as CSV to this file")
     parser.add_argument("--per-example", type=Path, default=None,
                         help="write one CSV row per item (benchmark, file, id, problem, expected_answer, "
@@ -65,10 +69,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "default: every output file found")
     parser.add_argument("--fail-under", action="append", default=[], metavar="BENCH.ROW.METRIC=VALUE",
                         help=f"exit with code {EXIT_BELOW_THRESHOLD} if the metric is below VALUE (repeatable)")
+    sweep = parser.add_argument_group("sweeps (an output dir holding one dir per checkpoint)")
+    sweep.add_argument("--baseline", default=None, metavar="NAME",
+                       help="compare every checkpoint with this one (a checkpoint of the sweep, or an output dir) by "
+                            "the paired tests of nemo-eval compare")
+    sweep.add_argument("--require-better", action="store_true",
+                       help=f"with --baseline: exit with code {EXIT_BELOW_THRESHOLD} unless every checkpoint is "
+                            "significantly better than the baseline on every row compared")
+    sweep.add_argument("--metrics", default=None, metavar="NAME,...",
+                       help="the metrics in the sweep's table and charts, e.g. accuracy,no_answer,format_adherence "
+                            "(default: accuracy)")
+    sweep.add_argument("--best-by", default=None, metavar="BENCH.ROW.METRIC",
+                       help="the metric that picks the best checkpoint (default: the first column)")
+    sweep.add_argument("--alpha", type=float, default=0.05, help="significance level of the gates (default 0.05)")
+    sweep.add_argument("--bootstrap-samples", type=int, default=10000, help="bootstrap resamples (default 10000)")
     args = parser.parse_args(argv)
     thresholds = _thresholds(args.fail_under)
     if not args.out_dir.is_dir():
         raise UserError(f"{args.out_dir} is not a directory")
+    if args.require_better and not args.baseline:
+        raise UserError("--require-better needs --baseline NAME (the checkpoint or output dir to beat)")
+    if not 0 < args.alpha < 1 or args.bootstrap_samples < 100:
+        raise UserError("--alpha must be in (0, 1) and --bootstrap-samples at least 100")
+    from nemo_eval.metrics.sweep import is_sweep, summarize_sweep
+
+    if is_sweep(args.out_dir):
+        if args.per_example:
+            raise UserError("--per-example is for one run's output dir; give a checkpoint's dir")
+        only = (lambda found: _only(found, args.benchmarks)) if args.benchmarks else None
+        failures = summarize_sweep(args.out_dir, args, thresholds, only)
+        if failures:
+            print(f"{PROG}: gate failed: {'; '.join(failures)}", file=sys.stderr)
+            return EXIT_BELOW_THRESHOLD
+        return 0
+    if args.baseline or args.best_by or args.metrics:
+        raise UserError(f"--baseline, --best-by and --metrics are for sweeps; {args.out_dir} is one run's output dir "
+                        "(compare two runs with nemo-eval compare)")
     files = find_benchmark_files(args.out_dir)
     if args.benchmarks:
         files = _only(files, args.benchmarks)

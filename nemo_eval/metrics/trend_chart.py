@@ -1,8 +1,16 @@
-"""A metric across runs (checkpoints of one training run, say) as a standalone SVG line chart.
+"""A trend chart of one metric over checkpoints, as a standalone SVG (standard library only).
 
-Each run is a point with its 95% interval drawn as an error bar; one point can be marked (the
-best checkpoint). Standard library only; every text is XML-escaped, so run names from disk are
-safe to embed in an HTML page.
+    from nemo_eval.metrics.trend_chart import TrendPoint, render_trend_svg
+
+    svg = render_trend_svg("gsm8k greedy accuracy", [TrendPoint("step_100", 41.0, 38.2, 43.9),
+                                                     TrendPoint("step_200", 47.5, 44.6, 50.4, marked=True)],
+                           y_label="accuracy (%)")
+
+One point per checkpoint, in the order given, joined by a line; a vertical bar shows a point's
+confidence interval when it has one; a ``marked`` point (the best checkpoint) is drawn larger, in
+another colour, with its value written beside it. Long labels show their end (whole in a tooltip).
+Every text is XML-escaped, so labels may hold any
+characters. Used by ``summarize-results`` over a sweep and by the results viewer.
 """
 
 from __future__ import annotations
@@ -12,12 +20,13 @@ from dataclasses import dataclass
 from typing import Optional
 from xml.sax.saxutils import escape
 
-ENTITIES = {'"': "&quot;", "'": "&apos;"}
+LINE, MARK, GRID, TEXT = "#1f77b4", "#d62728", "#dddddd", "#333333"
+LABEL_CHARS = 16   # longer checkpoint labels are shown by their end ("…checkpoint-500"), whole in a tooltip
 
 
 @dataclass
 class TrendPoint:
-    """One run's value of the metric (0-100), with its interval when known."""
+    """One checkpoint's value (and confidence interval) of the charted metric."""
 
     label: str
     value: float
@@ -26,71 +35,86 @@ class TrendPoint:
     marked: bool = False
 
 
-def _text(value: str) -> str:
-    return escape(value, ENTITIES)
-
-
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
-    span = max(high - low, 1e-9)
-    raw = span / count
+    """About ``count`` round tick values covering [low, high]."""
+    span = high - low
+    raw = span / max(1, count)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.ceil(low / step) * step
-    return [round(first + i * step, 6) for i in range(int((high - first) / step + 1e-9) + 1)]
+    first, last = math.floor(low / step), math.ceil(high / step)
+    return [round(index * step, 10) for index in range(first, last + 1)]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.3g}"
+
+
+def _text(x: float, y: float, content: str, anchor: str = "middle", size: int = 11, extra: str = "") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{TEXT}"{extra}>'
+            f"{escape(content)}</text>")
 
 
 def render_trend_svg(title: str, points: list[TrendPoint], *, y_label: str = "", width: int = 640,
                      height: int = 320) -> str:
-    """The chart as an ``<svg>`` element (a complete SVG document when written to a file).
+    """The chart as a standalone ``<svg>`` document string (see the module docstring)."""
+    left, right, top, bottom = 64, 24, 36, 72
+    plot_w, plot_h = max(1, width - left - right), max(1, height - top - bottom)
+    finite = [p for p in points if p.value is not None and math.isfinite(p.value)]
+    values = [v for p in finite for v in (p.value, p.ci_low, p.ci_high) if v is not None and math.isfinite(v)]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    if high - low < 1e-9:
+        low, high = low - 1, high + 1
+    pad = (high - low) * 0.08
+    ticks = _ticks(low - pad, high + pad)
+    low, high = ticks[0], ticks[-1]
 
-    Args:
-        title: Shown above the plot.
-        points: In x order (left to right).
-        y_label: Shown along the y axis.
-        width: Pixels.
-        height: Pixels.
-    """
-    left, right, top, bottom = 56, 16, 32, 72
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [v for p in points for v in (p.value, p.ci_low, p.ci_high) if v is not None]
-    low, high = (min(values), max(values)) if values else (0.0, 100.0)
-    pad = max((high - low) * 0.1, 1.0)
-    low, high = max(0.0, low - pad), min(100.0, high + pad) if high <= 100 else high + pad
-    if high <= low:
-        high = low + 1
-    y = lambda v: top + plot_h * (1 - (v - low) / (high - low))
-    x = lambda i: left + (plot_w * (i + 0.5) / len(points) if points else 0)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{_text(title)}" font-family="sans-serif" '
-           f'font-size="11">',
-           f'<text x="{width / 2:.1f}" y="18" text-anchor="middle" font-size="13">{_text(title)}</text>']
-    for tick in _ticks(low, high):
-        ty = y(tick)
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick:g}</text>')
-    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" stroke="#888"/>')
-    out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#888"/>')
+    def x_of(index: int) -> float:   # each point in the middle of its own band: nothing sits on an edge
+        return left + plot_w * (index + 0.5) / max(1, len(points))
+
+    def y_of(value: float) -> float:
+        return top + plot_h * (1 - (value - low) / (high - low))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif">',
+             f"<title>{escape(title)}</title>",
+             f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
+             _text(width / 2, 20, title, size=14, extra=' font-weight="bold"')]
+    for tick in ticks:
+        y = y_of(tick)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{GRID}"/>')
+        parts.append(_text(left - 6, y + 4, _fmt(tick), anchor="end", size=10))
+    parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{TEXT}"/>')
+    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{TEXT}"/>')
     if y_label:
-        out.append(f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
-                   f'{_text(y_label)}</text>')
-    if len(points) > 1:
-        path = " ".join(f"{'M' if i == 0 else 'L'}{x(i):.1f},{y(p.value):.1f}" for i, p in enumerate(points))
-        out.append(f'<path d="{path}" fill="none" stroke="#3b6ea8" stroke-width="1.5"/>')
-    for i, point in enumerate(points):
-        px, py = x(i), y(point.value)
+        parts.append(_text(14, top + plot_h / 2, y_label, size=11,
+                           extra=f' transform="rotate(-90 14 {top + plot_h / 2:.1f})"'))
+    line = [(x_of(i), y_of(p.value)) for i, p in enumerate(points) if p.value is not None and math.isfinite(p.value)]
+    if len(line) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in line)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{LINE}" stroke-width="2"/>')
+    slant = len(points) > 6
+    for index, point in enumerate(points):
+        x = x_of(index)
+        label_extra = f' transform="rotate(-30 {x:.1f} {top + plot_h + 16:.1f})"' if slant else ""
+        shown = point.label if len(point.label) <= LABEL_CHARS else "\u2026" + point.label[-(LABEL_CHARS - 1):]
+        parts.append(_text(x, top + plot_h + 16, shown, anchor="end" if slant else "middle", size=10,
+                           extra=label_extra)[:-len("</text>")] + f"<title>{escape(point.label)}</title></text>")
+        if point.value is None or not math.isfinite(point.value):
+            continue
+        colour = MARK if point.marked else LINE
         if point.ci_low is not None and point.ci_high is not None:
-            y1, y2 = y(point.ci_low), y(point.ci_high)
-            out.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y1:.1f}" y2="{y2:.1f}" stroke="#3b6ea8"/>')
-            for cap in (y1, y2):
-                out.append(f'<line x1="{px - 4:.1f}" x2="{px + 4:.1f}" y1="{cap:.1f}" y2="{cap:.1f}" stroke="#3b6ea8"/>')
-        colour = "#d9822b" if point.marked else "#3b6ea8"
-        radius = 5 if point.marked else 3.5
-        interval = (f" [{point.ci_low:g}, {point.ci_high:g}]" if point.ci_low is not None and point.ci_high is not None
-                    else "")
-        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{radius}" fill="{colour}">'
-                   f'<title>{_text(point.label)}: {point.value:g}{interval}</title></circle>')
-        label = point.label if len(point.label) <= 18 else point.label[:17] + "…"
-        out.append(f'<text transform="translate({px:.1f} {top + plot_h + 12}) rotate(30)" '
-                   f'font-weight="{"bold" if point.marked else "normal"}">{_text(label)}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
+            y1, y2 = y_of(point.ci_low), y_of(point.ci_high)
+            parts.append(f'<line x1="{x:.1f}" y1="{y1:.1f}" x2="{x:.1f}" y2="{y2:.1f}" stroke="{colour}" stroke-width="1.5"/>')
+            for y in (y1, y2):
+                parts.append(f'<line x1="{x - 4:.1f}" y1="{y:.1f}" x2="{x + 4:.1f}" y2="{y:.1f}" stroke="{colour}"/>')
+        y = y_of(point.value)
+        tip = f"{point.label}: {_fmt(point.value)}"
+        if point.ci_low is not None and point.ci_high is not None:
+            tip += f" [{_fmt(point.ci_low)}, {_fmt(point.ci_high)}]"
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if point.marked else 4}" fill="{colour}">'
+                     f"<title>{escape(tip)}</title></circle>")
+        if point.marked:
+            parts.append(_text(x + 8, y - 8, f"best: {_fmt(point.value)}", anchor="start", size=10,
+                               extra=f' fill-opacity="1" style="fill:{MARK}"'))
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"

@@ -7,7 +7,9 @@ Prepares data, starts the sandbox and the server (unless ``--server-address``), 
 benchmark and seed, grades in the sandbox, prints the summary and writes
 ``<output_dir>/metrics.json``. Every ``++key=value`` goes to the step(s) whose settings have that
 key (generation, evaluation). Everything is checked before anything starts. Re-running the same
-command resumes: finished files are neither generated nor graded again.
+command resumes: finished files are neither generated nor graded again. Several models
+(``--model A,B,C``, ``--model @file``) or a directory of checkpoints (``--watch DIR``) make a sweep
+(:mod:`nemo_eval.pipeline.sweep`): one output dir per checkpoint, then a summary with trends.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from nemo_eval.pipeline.cluster_config import ClusterConfig, check_ssh, load_clu
 from nemo_eval.pipeline.local_executor import run_local
 from nemo_eval.pipeline.slurm_executor import run_slurm
 from nemo_eval.pipeline.steps import EvalJob
+from nemo_eval.pipeline.sweep import parse_models, run_models, watch
 from nemo_eval.run_layout import METRICS_NAME, parse_benchmark_runs
 
 PROG = "nemo-eval eval"
@@ -57,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--benchmarks", required=True, help="NAME:SEEDS list: gsm8k:0 = greedy only, math-500:4 = "
                                                             "greedy + 4 sampled runs (seeds 0-3)")
     parser.add_argument("--output-dir", required=True, type=Path, help="where outputs, logs and metrics.json go")
-    parser.add_argument("--model", default=None, help="model path (launched servers) or name (existing endpoints)")
+    parser.add_argument("--model", default=None, help="model path (launched servers) or name (existing endpoints); "
+                                                      "A,B,C or @FILE (one per line) evaluates each into "
+                                                      "<output-dir>/<name>/ (a checkpoint sweep)")
     parser.add_argument("--server-type", default="openai", help=server_types_help())
     parser.add_argument("--server-address", default=None, help="base URL of a running OpenAI-compatible server")
     parser.add_argument("--server-gpus", type=int, default=0, help="GPUs for a launched server")
@@ -67,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-jobs", type=int, default=1, help="benchmark x seed runs at once")
     parser.add_argument("--dry-run", action="store_true", help="print the steps (Slurm: the sbatch scripts) and run nothing")
     parser.add_argument("--wait", action="store_true", help="Slurm: wait for the jobs and exit with their outcome")
+    parser.add_argument("--watch", type=Path, default=None, metavar="DIR",
+                        help="evaluate every checkpoint subdir of DIR as it appears, until stopped (Ctrl-C); "
+                             "what was evaluated is recorded in <output-dir>/sweep.json and never evaluated again")
+    parser.add_argument("--watch-interval", type=float, default=60.0, metavar="SECONDS",
+                        help="--watch: seconds between looks at DIR; a checkpoint is taken once unchanged that long")
     return parser
 
 
@@ -215,6 +225,44 @@ def describe(job: EvalJob) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args, overrides = build_parser().parse_known_args(argv)
     cluster = load_cluster_config(args.cluster)
+    models = parse_models(args.model)
+    if args.watch is not None or len(models) > 1:
+        return run_sweep(args, overrides, cluster, models)
+    return run_one(args, overrides, cluster)
+
+
+def run_sweep(args: argparse.Namespace, overrides: list[str], cluster: ClusterConfig, models: list) -> int:
+    """Several checkpoints, each into its own dir under ``--output-dir`` (see :mod:`nemo_eval.pipeline.sweep`)."""
+    if args.watch is not None and args.model is not None:
+        raise UserError("--watch takes the checkpoints from its directory: leave out --model")
+    if args.watch is not None and args.dry_run:
+        raise UserError("--watch runs until stopped; --dry-run shows one evaluation: use --model PATH --dry-run")
+    check_output_dir(args.output_dir.expanduser().resolve())
+    args.submitted = cluster.executor == "slurm" and not args.wait
+    runs = parse_benchmark_runs(args.benchmarks)
+    spec = ",".join(f"{b}:{sum(1 for n, s in runs if n == b and s is not None)}"
+                    for b in dict.fromkeys(n for n, _ in runs))
+
+    def summarize() -> None:
+        if args.submitted:
+            return   # the jobs run later: summarize-results over the dir once they are done
+        from nemo_eval.metrics import summarize_results
+
+        try:
+            summarize_results.main([str(args.output_dir), "--benchmarks", spec])
+        except UserError as error:
+            print(f"{PROG}: no sweep summary: {error}", file=sys.stderr)
+
+    def one(checkpoint_args: argparse.Namespace) -> int:
+        return run_one(checkpoint_args, overrides, cluster)
+
+    if args.watch is not None:
+        return watch(args, args.watch, get_server_type(args.server_type).name == "openai", one, summarize)
+    return run_models(args, models, lambda checkpoint: plan_job(checkpoint, overrides, cluster), one, summarize)
+
+
+def run_one(args: argparse.Namespace, overrides: list[str], cluster: ClusterConfig) -> int:
+    """One evaluation (one model into ``args.output_dir``)."""
     job = plan_job(args, overrides, cluster)
     if cluster.executor == "slurm":
         if cluster.ssh_tunnel:

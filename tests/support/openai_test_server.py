@@ -13,6 +13,9 @@ words: ``prompt_tokens`` of the prompt text, ``completion_tokens`` of the answer
 Answers are deterministic functions of (prompt, seed): ``"... The answer is \\boxed{X}."``. With
 ``--answers-jsonl`` (lines with ``problem`` and ``expected_answer``) the answer is the expected
 one for about ``--correct-rate`` of the problems, chosen by a hash, so metrics can be checked.
+``--model-correct-rate NAME=RATE`` (repeatable) also serves model NAME, right on about RATE of the
+problems (the same hash: a model with a higher rate is right on a superset of problems), so a sweep
+over several model names on one server has known accuracies; by default only ``test-model`` is served.
 
 Faults are decided per prompt and attempt: attempt k of a prompt fails with a fault drawn by
 hash(prompt, k) for k < ``--max-faults-per-prompt``, so every prompt eventually succeeds while
@@ -72,6 +75,10 @@ class State:
         self.token_bucket = Bucket(args.max_tpm / 60, args.max_tpm / 60 * burst) if args.max_tpm else None
         self.rate_limited = 0
         self.tokens_served = 0
+        self.rates = {MODEL: args.correct_rate}
+        for spec in args.model_correct_rate:
+            name, _, rate = spec.rpartition("=")
+            self.rates[name] = float(rate)
         self.fault_table: list[tuple[str, float]] = []
         for part in filter(None, args.faults.split(",")):
             kind, _, rate = part.partition(":")
@@ -142,6 +149,11 @@ def scripted_judgement(body: dict[str, Any]) -> str:
     return f"Comparing {b} with {a}.\nJudgement: {'Yes' if same else 'No'}"
 
 
+def is_correct(problem: str, seed: Any, rate: float) -> bool:
+    """Whether the server answers ``problem`` (at ``seed``) right for a model with this correct-rate."""
+    return _unit("correct", problem, seed) < rate
+
+
 def make_answer(state: State, body: dict[str, Any]) -> str:
     if state.args.script == "code":
         return scripted_code_answer(body)
@@ -151,7 +163,7 @@ def make_answer(state: State, body: dict[str, Any]) -> str:
     seed = body.get("seed")
     for problem, expected in state.answers.items():
         if problem and problem in text:
-            if _unit("correct", problem, seed) < state.args.correct_rate:
+            if is_correct(problem, seed, state.rates.get(body.get("model"), state.args.correct_rate)):
                 return f"Let me work it out step by step. The answer is \\boxed{{{expected}}}."
             break
     numbers = re.findall(r"\d+", text)
@@ -193,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             self._send(200, {"status": "ok"})
         elif self.path == "/v1/models":
-            self._send(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+            self._send(200, {"object": "list", "data": [{"id": name, "object": "model"} for name in self.state.rates]})
         elif self.path == "/stats":
             with self.state.lock:
                 self._send(200, {"attempts": dict(self.state.attempts), "completed": dict(self.state.completed),
@@ -226,7 +238,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.state.args.log_requests:
             with self.state.lock, open(self.state.args.log_requests, "a", encoding="utf-8") as log:
                 log.write(json.dumps({"path": self.path, "body": body}) + "\n")
-        if body.get("model") != MODEL:
+        if body.get("model") not in self.state.rates:
             self._send(404, {"error": {"message": f"model {body.get('model')!r} does not exist"}})
             return
         key = prompt_key(body)
@@ -253,7 +265,7 @@ class Handler(BaseHTTPRequestHandler):
         choice["stop_reason"] = matched
         with self.state.lock:
             self.state.completed[key] += 1
-        self._send(200, {"id": f"cmpl-{key}", "object": "chat.completion", "model": MODEL, "choices": [choice],
+        self._send(200, {"id": f"cmpl-{key}", "object": "chat.completion", "model": body["model"], "choices": [choice],
                          "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens,
                                    "total_tokens": prompt_tokens + tokens}})
 
@@ -327,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-key", default=None, help="... and this private key (PEM)")
     parser.add_argument("--log-requests", default=None, help="append every request's path and JSON body to this file")
     parser.add_argument("--correct-rate", type=float, default=0.5)
+    parser.add_argument("--model-correct-rate", action="append", default=[], metavar="NAME=RATE",
+                        help="also serve model NAME, right on about RATE of the problems (repeatable)")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>'")
     parser.add_argument("--script", choices=("answer", "code", "judge"), default="answer",
                         help="answer: a boxed answer; code: a python block first, the answer after its output")
