@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_env, openai_test_server, run_cli, single_error_line
+from helpers import cli_env, openai_test_server, read_lines_untimed, run_cli, single_error_line
 from test_slurm import _cluster, slurm_up  # noqa: F401 - the Slurm fixture, shared with the Slurm tests
 
 
@@ -89,12 +89,11 @@ def test_one_launcher_per_output_dir_and_a_killed_ones_lock_is_taken_over(prepar
 
 
 def _graded(out: Path) -> dict[str, list[dict]]:
-    return {str(p.relative_to(out)): [json.loads(line) for line in p.read_text().splitlines()]
+    """Every graded line, without its request wall time (which differs from run to run)."""
+    return {str(p.relative_to(out)): [json.loads(line) for line in read_lines_untimed(p)]
             for p in sorted(out.glob("*/output-*.jsonl"))}
 
 
-@pytest.mark.bwrap
-@pytest.mark.slow
 def _untimed(path: Path) -> dict:
     """metrics.json without the summed request wall time (usage.request_seconds differs from run to run)."""
     metrics = json.loads(path.read_text())
@@ -103,6 +102,8 @@ def _untimed(path: Path) -> dict:
     return metrics
 
 
+@pytest.mark.bwrap
+@pytest.mark.slow
 def test_sigkill_at_random_points_leaves_nothing_and_the_rerun_gives_identical_metrics(prepared_data, tmp_path):
     """Ten SIGKILLs of the launcher, each at a random moment of a run (data preparation, sandbox start,
     generation of a greedy and a sampled GSM8K run and of HumanEval, grading in the sandbox, summary):
