@@ -12,8 +12,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers import cli_env, openai_test_server, read_lines, run_cli, server_stats
 
+pytestmark = pytest.mark.slow  # hundreds of requests held to a rate: 10-15 s each
 ITEMS = 300
 
 

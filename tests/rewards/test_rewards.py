@@ -198,6 +198,7 @@ def test_without_a_jail_the_fallback_is_announced_once_and_still_isolated():
     assert result.stderr.count("no bubblewrap jail can be made here, so code runs") == 1
 
 
+@pytest.mark.slow
 def test_an_unreachable_sandbox_falls_back_to_local_workers_once(unused_port=None):
     from nemo_eval.processes import free_port
 
@@ -245,6 +246,7 @@ def test_code_reward_share_of_tests_and_humaneval_rows(prepared_data):
         reward.close()
 
 
+@pytest.mark.slow
 def test_code_reward_survives_infinite_loops_fork_bombs_and_floods():
     reward = CodeReward(timeout=1.0)
     hostile = ["def add(a, b):\n    while True:\n        pass",
@@ -287,6 +289,7 @@ def test_code_rewards_equal_evaluate_on_the_same_rows(tmp_path, prepared_data, s
             reward.close()
 
 
+@pytest.mark.slow
 def test_without_a_jail_code_that_escapes_its_session_is_still_killed():
     # plain processes (no bubblewrap on the PATH): a fork bomb, and a child that leaves the session and
     # sleeps forever; as root each program runs as its own slot uid, and every process of it is killed
