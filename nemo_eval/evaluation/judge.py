@@ -38,7 +38,7 @@ from nemo_eval.errors import UserError, run_main
 from nemo_eval.inference.accounting import Prices, totals_text, usage_totals
 from nemo_eval.inference.config import ServerConfig
 from nemo_eval.inference.openai_api import ItemFailed, OpenAICompatClient
-from nemo_eval.inference.request_gate import RequestGate
+from nemo_eval.inference.request_gate import gate_for_server
 from nemo_eval.inference.response_cache import ResponseCache
 from nemo_eval.jsonl import check_readable_file, encode_json, read_jsonl, write_jsonl_atomic
 from nemo_eval.overrides import help_lines, parse_overrides
@@ -139,9 +139,8 @@ async def _run(config: JudgeConfig, paths: list[Path]) -> int:
     if not config.server.base_url:
         raise UserError("say where the judge is: ++server.base_url=http://HOST:PORT/v1 (and ++server.model=NAME)")
     resolved = resolve_prompt(PromptSettings(prompt_config=config.prompt_config))
-    gate = RequestGate(config.max_concurrent_requests, adaptive=config.server.adaptive_concurrency is not False,
-                       requests_per_minute=config.server.max_requests_per_minute,
-                       tokens_per_minute=config.server.max_tokens_per_minute, max_tokens=config.tokens_to_generate)
+    gate = gate_for_server(config.server, config.server.base_url, config.max_concurrent_requests,
+                           config.tokens_to_generate, launched=False)  # the judge is an existing endpoint
     cache = ResponseCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
     client = OpenAICompatClient(config.server, config.server.base_url, gate, cache)
     failed_total = 0

@@ -25,8 +25,7 @@ from nemo_eval.children import RunWatchdog, nested_run_id, run_environment
 from nemo_eval.errors import UserError, run_main
 from nemo_eval.inference.accounting import estimate_text, totals_text, usage_totals
 from nemo_eval.inference.config import GenerateConfig
-from nemo_eval.inference.openai_api import prompt_chars
-from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run, prices_of
+from nemo_eval.inference.runner import describe_request, execute, pending_indices, plan_run, prices_of, prompt_sizes
 from nemo_eval.inference.server import get_server_type, launchable_server_types, server_types_help
 from nemo_eval.inference.server.base import LaunchArgs
 from nemo_eval.inference.server.launcher import LaunchedServer
@@ -81,7 +80,7 @@ def run(config: GenerateConfig) -> int:
               file=sys.stderr)
     prices = prices_of(config)
     if prices.known:
-        chars = [prompt_chars(plan.request_body(plan.items[i], "model")) for i in pending]
+        chars = prompt_sizes(plan, pending)
         estimate = estimate_text([plan.items[i] for i in pending], chars, plan.request_params.get("max_tokens"), prices)
         print(f"{plan.label}: {estimate}", file=sys.stderr)
     if config.server.base_url or not server_type.launchable:

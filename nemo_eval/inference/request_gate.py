@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from nemo_eval.children import RUN_ID_ENV
+
 CHARS_PER_TOKEN = 4  # a rough estimate for English text with BPE tokenizers; corrected from usage
 START_CONCURRENCY = 8
 RATE_STEP_SECONDS = 0.25  # the rate cap grows by RATE_GROWTH after each quarter-second's worth of clean answers
@@ -249,3 +251,15 @@ class RequestGate:
         if self.rate:
             return max(0.5, self.limit / self.rate)
         return 0.5
+
+
+def gate_for_server(server, base_url: str, max_concurrency: int, max_tokens: Optional[int],
+                    launched: bool) -> RequestGate:
+    """The gate of a step's requests to ``server`` (a ``ServerConfig``): adaptive unless the server was
+    launched by nemo-eval or ``adaptive_concurrency`` says otherwise; rate limits shared with the other steps
+    of the same launcher run (same run id) against the same endpoint."""
+    adaptive = server.adaptive_concurrency if server.adaptive_concurrency is not None else not launched
+    run_id = os.environ.get(RUN_ID_ENV)
+    return RequestGate(max_concurrency, adaptive=adaptive, requests_per_minute=server.max_requests_per_minute,
+                       tokens_per_minute=server.max_tokens_per_minute,
+                       shared_key=f"{run_id}\x1f{base_url}" if run_id else None, max_tokens=max_tokens)

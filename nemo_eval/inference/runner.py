@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,10 +24,9 @@ from nemo_eval.datasets.spec import BenchmarkDefaults, get_benchmark
 from nemo_eval.errors import UserError
 from nemo_eval.inference.code_execution import generate_with_code
 from nemo_eval.inference.config import GenerateConfig, check_settings, decode_escapes, sampling_params
-from nemo_eval.children import RUN_ID_ENV
-from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient
+from nemo_eval.inference.openai_api import Completion, ItemFailed, OpenAICompatClient, prompt_chars
 from nemo_eval.inference.accounting import Prices
-from nemo_eval.inference.request_gate import RequestGate
+from nemo_eval.inference.request_gate import gate_for_server
 from nemo_eval.inference.response_cache import ResponseCache
 from nemo_eval.inference.resumable_output import ResumableOutput
 from nemo_eval.jsonl import check_readable_file, make_dir, read_jsonl
@@ -293,25 +291,17 @@ def prices_of(config: GenerateConfig) -> Prices:
     return Prices(config.server.price_per_million_input, config.server.price_per_million_output)
 
 
-def _gate(config: GenerateConfig, base_url: str, plan: RunPlan) -> RequestGate:
-    """The step's request gate: adaptive for existing endpoints unless told otherwise; rate limits shared with
-    the other steps of the same launcher run (same run id) against the same endpoint."""
-    server = config.server
-    adaptive = server.adaptive_concurrency
-    if adaptive is None:
-        adaptive = server.server_type == "openai"
-    run_id = os.environ.get(RUN_ID_ENV)
-    return RequestGate(config.max_concurrent_requests, adaptive=adaptive,
-                       requests_per_minute=server.max_requests_per_minute,
-                       tokens_per_minute=server.max_tokens_per_minute,
-                       shared_key=f"{run_id}\x1f{base_url}" if run_id else None,
-                       max_tokens=plan.request_params.get("max_tokens"))
+def prompt_sizes(plan: RunPlan, indices) -> list[int]:
+    """Prompt characters of the items at ``indices`` (for cost estimates)."""
+    return [prompt_chars(plan.request_body(plan.items[i], "model")) for i in indices]
 
 
 async def _run_async(plan: RunPlan, base_url: str, config: GenerateConfig, pending: list[int],
                      rows: dict[int, dict[str, Any]], request_model: Optional[str]) -> RunStats:
     cache = ResponseCache(Path(config.cache_dir).expanduser()) if config.cache_dir else None
-    client = OpenAICompatClient(config.server, base_url, _gate(config, base_url, plan), cache)
+    gate = gate_for_server(config.server, base_url, config.max_concurrent_requests,
+                           plan.request_params.get("max_tokens"), launched=config.server.server_type != "openai")
+    client = OpenAICompatClient(config.server, base_url, gate, cache)
     try:
         model = await client.resolve_model(request_model)
         plan.output.record_model(model)

@@ -69,8 +69,7 @@ def cost_estimate(job: EvalJob, runs: list[tuple[str, Optional[int]]]) -> Option
     the items left to send, their prompt tokens (estimated) and the cost range; None without prices."""
     from nemo_eval.inference.accounting import estimate_text
     from nemo_eval.inference.config import GenerateConfig
-    from nemo_eval.inference.openai_api import prompt_chars
-    from nemo_eval.inference.runner import pending_indices, plan_run, prices_of
+    from nemo_eval.inference.runner import pending_indices, plan_run, prices_of, prompt_sizes
     from nemo_eval.overrides import parse_overrides
 
     items: list[dict] = []
@@ -85,9 +84,8 @@ def cost_estimate(job: EvalJob, runs: list[tuple[str, Optional[int]]]) -> Option
             return None
         plan = plan_run(config)
         pending = pending_indices(plan, plan.output.load(plan.items)) if not config.overwrite else range(len(plan.items))
-        for index in pending:
-            items.append(plan.items[index])
-            chars.append(prompt_chars(plan.request_body(plan.items[index], "model")))
+        items += [plan.items[index] for index in pending]
+        chars += prompt_sizes(plan, pending)
         most_tokens = max(most_tokens, int(plan.request_params.get("max_tokens") or 0))
     if prices is None or not items:
         return None
