@@ -186,14 +186,13 @@ class Catalog:
             subdirs[:] = [d for d in subdirs if d not in benchmarks]  # benchmark folders hold no runs
 
 
-def open_inside(catalog_or_check, path: Path):
+def open_inside(catalog: Catalog, path: Path):
     """Open ``path`` for reading in binary, refusing (PermissionError) a file whose real path, checked on the
     open file itself, is outside the served directories: a file swapped for a symlink after a scan is not read."""
-    inside = catalog_or_check.inside if isinstance(catalog_or_check, Catalog) else catalog_or_check
     handle = open(path, "rb")
     try:
         real = os.readlink(f"/proc/self/fd/{handle.fileno()}") if os.path.isdir("/proc/self/fd") else str(path)
-        if not inside(Path(real)):
+        if not catalog.inside(Path(real)):
             raise PermissionError(f"{path} leads outside the served directories")
     except BaseException:
         handle.close()

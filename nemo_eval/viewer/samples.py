@@ -120,18 +120,15 @@ class SampleIndex:
         self._arrange()
 
     def grew(self, sizes: list[int]) -> bool:
-        """Read the lines added since the last read when the partial file only grew; False when it must be
-        rebuilt (the finished file changed, or a file shrank)."""
-        if len(sizes) != len(self.paths) or any(size < done for size, done in zip(sizes, self._consumed)):
+        """Read the lines added since the last read when only the partial file grew; False when the index
+        must be rebuilt (no partial file, the finished file changed, or a file shrank)."""
+        last = len(self.paths) - 1
+        if len(sizes) != len(self.paths) or not self.paths[last].name.endswith(".partial") \
+                or sizes[last] < self._consumed[last] or sizes[:last] != self._consumed[:last]:
             return False
-        if len(self.paths) > 1 or self.paths[0].name.endswith(".partial"):
-            source = len(self.paths) - 1
-            if any(sizes[i] != self._consumed[i] for i in range(source)):
-                return False
-            self._read(source)
-            self._arrange()
-            return True
-        return sizes[0] == self._consumed[0]
+        self._read(last)
+        self._arrange()
+        return True
 
     def _read(self, source: int) -> None:
         path = self.paths[source]
