@@ -104,10 +104,7 @@ def _fetch_all(spec: BenchmarkSpec, raw_dir: Path, mirror: str | None) -> None:
         if target.is_file() and checksum_problem(target, raw) is None:
             continue
         target.unlink(missing_ok=True)
-        source = fetch_raw_file(spec.name, raw, target, mirror)
-        if raw.unpinned:
-            print(f"nemo-eval: warning: {spec.name}/{raw.name} has no checksum to verify ({raw.unpinned}); "
-                  f"got sha256 {file_sha256(target)} from {source}", file=sys.stderr)
+        fetch_raw_file(spec.name, raw, target, mirror)
 
 
 def prepare_benchmark(name: str, data_dir: Path | None = None, force: bool = False,

@@ -34,9 +34,7 @@ class RawFile:
         alt_urls: Other URLs serving the same bytes, tried in order after ``url``.
         sha256: Expected SHA-256 of the bytes.
         git_blob_sha1: Expected git blob id, for files whose only published checksum is git's.
-        unpinned: Why the file has no checksum (nobody publishes one and we could not fetch it to pin
-            it); such a file is accepted as downloaded, and prepare-data prints the sha256 it got so
-            that it can be pinned. Every other file must have ``sha256`` or ``git_blob_sha1``.
+            Every file must have ``sha256`` or ``git_blob_sha1``: nothing unverified is ever converted.
     """
 
     name: str
@@ -44,7 +42,6 @@ class RawFile:
     alt_urls: tuple[str, ...] = ()
     sha256: str | None = None
     git_blob_sha1: str | None = None
-    unpinned: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +128,9 @@ def load_spec(folder: Path) -> BenchmarkSpec:
     raw_files = []
     for entry in data.get("raw_files") or []:
         reject_unknown_keys(f"{path} raw_files", entry, _RAW_KEYS)
-        if not entry.get("sha256") and not entry.get("git_blob_sha1") and not str(entry.get("unpinned") or "").strip():
-            raise UserError(f"{path}: raw file {entry.get('name')} needs sha256 (or git_blob_sha1, or unpinned: "
-                            "<why no checksum can be given>)")
+        if not entry.get("sha256") and not entry.get("git_blob_sha1"):
+            raise UserError(f"{path}: raw file {entry.get('name')} needs a sha256 (or git_blob_sha1) of the published "
+                            "bytes; add it next to its url")
         raw_files.append(RawFile(**{**entry, "alt_urls": tuple(entry.get("alt_urls") or ())}))
     if not raw_files:
         raise UserError(f"{path}: raw_files must list at least one file")

@@ -25,12 +25,28 @@ GPQA_ROWS = [
 ]
 
 
-def write_gpqa(mirror: Path) -> None:
-    (mirror / "gpqa-diamond").mkdir(parents=True)
-    with open(mirror / "gpqa-diamond" / "gpqa_diamond.csv", "w", encoding="utf-8", newline="") as handle:
+GPQA_SHA256 = "41d1213cd7a4998605a26c2798500652572007161b3a92817ba46b35befcd305"
+MMLU_PRO_SHA256 = "0e24a191921c2f453518a537a8b2117bd137e7714d4ef1565e9ba06c1ecb9ad8"
+
+
+def write_gpqa(mirror: Path, name: str = "gpqa-diamond") -> Path:
+    (mirror / name).mkdir(parents=True)
+    path = mirror / name / "gpqa_diamond.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(GPQA_ROWS[0]))
         writer.writeheader()
         writer.writerows(GPQA_ROWS)
+    return path
+
+
+def fixture_copy(tmp_path: Path, name: str, raw: Path, real_sha256: str) -> Path:
+    """A copy of datasets/<name> named <name>-fixture whose pinned sha256 is that of ``raw``; its parent folder."""
+    folder = tmp_path / "benchmarks" / f"{name}-fixture"
+    shutil.copytree(REPO / "datasets" / name, folder)
+    definition = (folder / "benchmark.yaml").read_text()
+    assert real_sha256 in definition
+    (folder / "benchmark.yaml").write_text(definition.replace(real_sha256, hashlib.sha256(raw.read_bytes()).hexdigest()))
+    return folder.parent
 
 
 def mmlu_pro_fixture(tmp_path: Path) -> tuple[Path, Path]:
@@ -45,28 +61,29 @@ def mmlu_pro_fixture(tmp_path: Path) -> tuple[Path, Path]:
     mirror.mkdir(parents=True)
     parquet = mirror / "test-00000-of-00001.parquet"
     pq.write_table(pa.Table.from_pylist(rows), parquet)
-    folder = tmp_path / "benchmarks" / "mmlu-pro-fixture"
-    shutil.copytree(REPO / "datasets" / "mmlu-pro", folder)
-    definition = (folder / "benchmark.yaml").read_text()
-    real = "0e24a191921c2f453518a537a8b2117bd137e7714d4ef1565e9ba06c1ecb9ad8"
-    assert real in definition
-    (folder / "benchmark.yaml").write_text(definition.replace(real, hashlib.sha256(parquet.read_bytes()).hexdigest()))
-    return folder.parent, mirror.parent
+    return fixture_copy(tmp_path, "mmlu-pro", parquet, MMLU_PRO_SHA256), mirror.parent
 
 
 def read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_gpqa_choices_shuffled_with_the_recorded_seed(tmp_path):
+def test_gpqa_is_pinned_and_other_bytes_are_refused(tmp_path):
     write_gpqa(tmp_path / "mirror")
-    env = cli_env(tmp_path / "data", mirror=str(tmp_path / "mirror"))
-    result = run_cli("prepare-data", "gpqa-diamond", env=env)
+    result = run_cli("prepare-data", "gpqa-diamond", env=cli_env(tmp_path / "data", mirror=str(tmp_path / "mirror")))
+    assert result.returncode != 0
+    assert "checksum mismatch for gpqa-diamond/gpqa_diamond.csv" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "gpqa-diamond" / "test.jsonl").exists()
+
+
+def test_gpqa_choices_shuffled_with_the_recorded_seed(tmp_path):
+    raw = write_gpqa(tmp_path / "mirror", "gpqa-diamond-fixture")
+    extra = fixture_copy(tmp_path, "gpqa-diamond", raw, GPQA_SHA256)
+    env = cli_env(tmp_path / "data", mirror=str(tmp_path / "mirror"), NEMO_EVAL_EXTRA_BENCHMARKS=str(extra))
+    result = run_cli("prepare-data", "gpqa-diamond-fixture", env=env)
     assert result.returncode == 0, result.stderr
-    assert "gpqa-diamond: prepared (test 9)" in result.stdout
-    digest = hashlib.sha256((tmp_path / "mirror" / "gpqa-diamond" / "gpqa_diamond.csv").read_bytes()).hexdigest()
-    assert "has no checksum to verify" in result.stderr and digest in result.stderr    # so it can be pinned
-    items = read(tmp_path / "data" / "gpqa-diamond" / "test.jsonl")
+    assert "gpqa-diamond-fixture: prepared (test 9)" in result.stdout
+    items = read(tmp_path / "data" / "gpqa-diamond-fixture" / "test.jsonl")
     rng = random.Random(0)                             # simple-evals' order: one generator, file order
     for row, item in zip(GPQA_ROWS, items):
         permutation = rng.sample(range(4), 4)
@@ -76,7 +93,7 @@ def test_gpqa_choices_shuffled_with_the_recorded_seed(tmp_path):
         assert item["options_text"].splitlines()[0] == f"A) {item['choices'][0]}" and item["letters"] == "ABCD"
         assert item["subject"] == row["High-level domain"] and item["id"] == row["Record ID"]
     assert len({item["expected_answer"] for item in items}) > 1, "the right answer is not always in one place"
-    shown = run_cli("show-prompt", "gpqa-diamond", env=env)
+    shown = run_cli("show-prompt", "gpqa-diamond-fixture", env=env)
     assert shown.returncode == 0
     assert "where LETTER is one of ABCD. Think step by step" in shown.stdout
     assert f"Question 0: which is right?\n\n{items[0]['options_text']}" in shown.stdout
