@@ -37,6 +37,7 @@ FALLBACKS = ("whole", "last_math", "last_number")
 STRATEGIES = MARKERS + FALLBACKS
 MODES = ("math", "gsm8k", "gsm8k_strict", "gsm8k_flexible", "multiple_choice", "answer_line")
 MAX_ANSWER_CHARS = 1000
+LM_EVAL_TASKS = (None, "gsm8k", "gsm8k_cot", "minerva_math")
 
 
 @dataclass
@@ -53,8 +54,14 @@ class ExtractionConfig:
     lm_eval_variants: bool = field(default=False, metadata={
         "help": "also grade lm-evaluation-harness's GSM8K strict (#### N) and flexible (last number) filters"})
     lm_eval_task: Optional[str] = field(default=None, metadata={
-        "help": "whose strict filter lm_eval_variants apply: gsm8k (#### N) or gsm8k_cot (The answer is N.); "
-                "default: the one the generation's prompt config names (lm-eval/gsm8k-cot: gsm8k_cot), else gsm8k"})
+        "help": "the lm-eval task whose own scores are added: gsm8k (#### N) or gsm8k_cot (The answer is N.) "
+                "for lm_eval_variants' strict filter; minerva_math adds exact_match and math_verify (needs "
+                "lm_eval_python); default: the one the generation's prompt config names (lm-eval/gsm8k-cot, "
+                "lm-eval/minerva-math), else gsm8k"})
+    lm_eval_python: Optional[str] = field(default=None, metadata={
+        "help": "a Python with sympy, antlr4-python3-runtime 4.11 and math-verify that computes lm-eval's "
+                "minerva_math scores in isolated workers (default: $NEMO_EVAL_LM_EVAL_PYTHON, else "
+                "~/.cache/nemo-eval/lm-eval-math/bin/python; docs/evaluation.md)"})
 
 
 def validate(config: ExtractionConfig) -> Optional[str]:
@@ -62,8 +69,8 @@ def validate(config: ExtractionConfig) -> Optional[str]:
     unknown = [s for s in config.strategies if s not in STRATEGIES]
     if unknown or not config.strategies:
         return f"extraction.strategies must be a non-empty list from {', '.join(STRATEGIES)} (got {config.strategies})"
-    if config.lm_eval_task not in (None, "gsm8k", "gsm8k_cot"):
-        return f"extraction.lm_eval_task must be gsm8k or gsm8k_cot (got {config.lm_eval_task!r})"
+    if config.lm_eval_task not in LM_EVAL_TASKS:
+        return f"extraction.lm_eval_task must be one of {', '.join(LM_EVAL_TASKS[1:])} (got {config.lm_eval_task!r})"
     for name in ("answer_tags", "reasoning_tags"):
         tags = getattr(config, name)
         if tags is not None and (len(tags) != 2 or not all(isinstance(t, str) and t for t in tags)):

@@ -13,7 +13,9 @@ hard limits:
   again (the same protocol as the sandbox batches).
 
 The Python that runs it is the one running nemo-eval (its sympy is a core dependency), so verdicts
-match what this environment's sympy computes. :class:`WorkerPool` spreads pairs over several workers.
+match what this environment's sympy computes; another program speaking the same protocol can be run
+under another Python (``lm_eval_math`` runs lm-eval's scores so). :class:`WorkerPool` spreads pairs
+over several workers.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import Callable, Optional
 
 from nemo_eval.evaluation.math_grader import batches, decide_in_batches, grading_program, parse_verdicts
+
+# called with each request's output, its nonce and its items, for programs that print more than verdicts
+OutputHook = Callable[[str, str, list], None]
 
 
 def _limits(memory_mb: int):
@@ -76,16 +81,19 @@ class LocalWorker:
     """
 
     def __init__(self, timeout: float = 10.0, memory_mb: int = 2048, jail: Optional[list[str]] = None,
-                 spawner: Optional[ThreadPoolExecutor] = None) -> None:
+                 spawner: Optional[ThreadPoolExecutor] = None, program: Optional[str] = None,
+                 python: Optional[str] = None, on_output: Optional[OutputHook] = None) -> None:
         self.timeout, self.memory_mb = timeout, memory_mb
         self.jail = _jail_prefix() if jail is None else jail
-        self.program = grading_program()
+        self.program = program or grading_program()
+        self.python = python or sys.executable
+        self.on_output = on_output
         self.spawner = spawner
         self.proc: Optional[subprocess.Popen] = None
 
     def _start(self) -> subprocess.Popen:
         if self.proc is None or self.proc.poll() is not None:
-            command = self.jail + [sys.executable, "-I", "-c", self.program, "--serve"]
+            command = self.jail + [self.python, "-I", "-c", self.program, "--serve"]
 
             def start() -> subprocess.Popen:
                 return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -129,7 +137,10 @@ class LocalWorker:
             selector.close()
         if failure:
             self.close()
-        found, yielded = parse_verdicts(output.decode("utf-8", "replace"), nonce, len(pairs))
+        text = output.decode("utf-8", "replace")
+        if self.on_output is not None:
+            self.on_output(text, nonce, pairs)
+        found, yielded = parse_verdicts(text, nonce, len(pairs))
         return found, yielded, failure
 
     def close(self) -> None:
@@ -149,13 +160,19 @@ class LocalWorker:
 
 
 class WorkerPool:
-    """Several :class:`LocalWorker` processes; pairs are split into one batch per worker."""
+    """Several :class:`LocalWorker` processes; pairs are split into one batch per worker.
 
-    def __init__(self, workers: int = 0, timeout: float = 10.0, memory_mb: int = 2048) -> None:
+    ``program``, ``python`` and ``on_output`` are passed to each worker (default: the math grading
+    program under this Python).
+    """
+
+    def __init__(self, workers: int = 0, timeout: float = 10.0, memory_mb: int = 2048, program: Optional[str] = None,
+                 python: Optional[str] = None, on_output: Optional[OutputHook] = None) -> None:
         self.size = workers or max(1, min(4, os.cpu_count() or 1))
         jail = _jail_prefix()
         self.spawner = ThreadPoolExecutor(1, thread_name_prefix="nemo-eval-grading-workers")
-        self.workers = [LocalWorker(timeout, memory_mb, jail, self.spawner) for _ in range(self.size)]
+        self.workers = [LocalWorker(timeout, memory_mb, jail, self.spawner, program, python, on_output)
+                        for _ in range(self.size)]
         self.lock = threading.Lock()
 
     def decide(self, pairs: list) -> list[str]:

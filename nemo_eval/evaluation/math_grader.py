@@ -152,7 +152,8 @@ def decide_pairs(pairs: list[tuple[str, str]], config: Any) -> list[str]:
 
 
 def grade_math_lines(lines: list[dict[str, Any]], config: Any) -> list[dict[str, Any]]:
-    """Add ``predicted_answer``, ``extraction_strategy``, ``is_correct`` (and the variants) to each line."""
+    """Add ``predicted_answer``, ``extraction_strategy``, ``is_correct`` (and lm-eval's scores, see
+    ``extraction.lm_eval_task``) to each line."""
     extraction: ExtractionConfig = config.extraction
     for number, line in enumerate(lines, start=1):
         if "expected_answer" not in line:
@@ -172,7 +173,7 @@ def grade_math_lines(lines: list[dict[str, Any]], config: Any) -> list[dict[str,
         reasoning = has_reasoning(line, extraction)
         if reasoning is not None:
             line["has_reasoning"] = reasoning
-        if extraction.lm_eval_variants:
+        if extraction.lm_eval_variants and extraction.lm_eval_task != "minerva_math":
             strict, flexible = lm_eval_gsm8k(line.get("generation"), extraction.lm_eval_task or "gsm8k")
             line.update(predicted_answer_strict=strict, is_correct_strict=lm_eval_match(strict, line["expected_answer"]),
                         predicted_answer_flexible=flexible,
@@ -186,4 +187,9 @@ def grade_math_lines(lines: list[dict[str, Any]], config: Any) -> list[dict[str,
         line["is_correct"] = VERDICTS.get(verdict, False)
         if verdict in GRADING_ERRORS:
             line["grading_error"] = GRADING_ERRORS[verdict]
+    if extraction.lm_eval_task == "minerva_math":
+        # imported here: the local workers it runs import this module's batch protocol
+        from nemo_eval.evaluation.lm_eval_math import add_minerva_scores
+
+        add_minerva_scores(graded, extraction.lm_eval_python)
     return graded

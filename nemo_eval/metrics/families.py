@@ -56,8 +56,10 @@ METRICS: Registry[MetricsFamily] = Registry(
 DEFAULT_FAMILY = "math"  # for files of benchmarks nemo-eval does not know
 
 METRICS.register("math", MetricsFamily(
-    name="math", description="answer-format adherence, reasoning format, lm-eval strict/flexible accuracy",
-    columns=("accuracy_strict", "accuracy_flexible", "format_adherence", "reasoning_format"),
+    name="math", description="answer-format adherence, reasoning format, lm-eval's own scores (gsm8k strict/flexible, "
+                             "minerva_math exact_match/math_verify)",
+    columns=("accuracy_strict", "accuracy_flexible", "accuracy_exact_match", "accuracy_math_verify", "format_adherence",
+             "reasoning_format"),
     summarize="nemo_eval.metrics.math_metrics:summarize"))
 METRICS.register("code", MetricsFamily(name="code", description="the shared values only (tests pass or fail)"))
 METRICS.register("multiple_choice", MetricsFamily(

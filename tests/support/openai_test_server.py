@@ -164,11 +164,18 @@ def make_answer(state: State, body: dict[str, Any]) -> str:
     for problem, expected in state.answers.items():
         if problem and problem in text:
             if is_correct(problem, seed, state.rates.get(body.get("model"), state.args.correct_rate)):
-                return f"Let me work it out step by step. The answer is \\boxed{{{expected}}}."
+                return stated_answer(state, expected)
             break
     numbers = re.findall(r"\d+", text)
     guess = int(_unit("guess", text, seed) * 1000) if not numbers else int(numbers[-1]) + int(_unit(text, seed) * 7)
-    return f"Let me work it out step by step. The answer is \\boxed{{{guess}}}."
+    return stated_answer(state, str(guess))
+
+
+def stated_answer(state: State, value: str) -> str:
+    """The answer in the script's words: a box, or (minerva) Minerva's closing sentence after the box."""
+    if state.args.script == "minerva":
+        return f"We find $\\boxed{{{value}}}$.\nFinal Answer: The final answer is ${value}$. I hope it is correct."
+    return f"Let me work it out step by step. The answer is \\boxed{{{value}}}."
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -342,8 +349,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-correct-rate", action="append", default=[], metavar="NAME=RATE",
                         help="also serve model NAME, right on about RATE of the problems (repeatable)")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>'")
-    parser.add_argument("--script", choices=("answer", "code", "judge"), default="answer",
-                        help="answer: a boxed answer; code: a python block first, the answer after its output")
+    parser.add_argument("--script", choices=("answer", "minerva", "code", "judge"), default="answer",
+                        help="answer: a boxed answer; minerva: the box, then Minerva's closing sentence "
+                             "(Final Answer: The final answer is $X$. I hope it is correct.); code: a python block first, "
+                             "the answer after its output")
     args = parser.parse_args(argv)
     ThreadingHTTPServer.request_queue_size = 1024  # socketserver's default backlog of 5 drops the SYNs of a burst of
     # new connections, which the client then resends after 1 s: real servers (uvicorn: 2048) do not do that
