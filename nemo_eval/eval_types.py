@@ -57,7 +57,8 @@ EVAL_TYPES.register("math", EvalType(
     check="nemo_eval.evaluation.math_settings:check"))
 EVAL_TYPES.register("code", EvalType(
     name="code", description="run the benchmark's tests against the generated program in the sandbox",
-    grader="nemo_eval.evaluation.code_grader:grade_code", required_fields=("id", "problem", "test", "entry_point")))
+    grader="nemo_eval.evaluation.code_grader:grade_code", required_fields=("id", "problem", "test", "entry_point"),
+    settings="nemo_eval.evaluation.code_grader:CodeSettings", check="nemo_eval.evaluation.code_grader:check"))
 EVAL_TYPES.register("multiple_choice", EvalType(
     name="multiple_choice", description="find the chosen letter (A-J) and compare it with expected_answer",
     grader="nemo_eval.evaluation.choice_grader:grade_choices",

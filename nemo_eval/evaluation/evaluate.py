@@ -134,6 +134,8 @@ def config_for_file(path: Path, config: Any, overridden: set[str],
     extraction = getattr(resolved, "extraction", None)
     if extraction is not None and extraction.lm_eval_task is None:
         extraction.lm_eval_task = prompt_lm_eval_task(path)
+    if getattr(resolved, "lm_eval_task", "") is None:  # the code grader's (mbpp, humaneval)
+        resolved.lm_eval_task = prompt_lm_eval_task(path)
     problem = resolve(kind.check)(resolved) if kind.check else None
     if problem:
         raise UserError(problem)

@@ -14,7 +14,8 @@ or failed (counted wrong).
 
 Each greedy and per-seed row also holds the values of the benchmark's metrics family (its
 ``metrics_type``, :mod:`nemo_eval.metrics.families`); a family with ``group_by`` adds a
-``greedy[<value>]`` row per value of that line field (e.g. per subject). Majority votes group answers by their canonical form
+``greedy[<value>]`` row per value of that line field (e.g. per subject), and its ``verdicts`` columns (another
+verdict's accuracy) join ``pass@1[avg-of-k]`` and ``pass@j`` as accuracy does. Majority votes group answers by their canonical form
 (``math_normalize.vote_key``: plain numbers by exact value, so ``0.5`` and ``\\frac{1}{2}`` are one vote).
 """
 
@@ -153,6 +154,12 @@ def _sampled_metrics(paths: list[Path], family: MetricsFamily) -> dict[str, dict
         if judged:
             judge_value = sum(pass_at_k(k, c, j) for c in judge_counts) / len(order)
             rows[f"pass@{j}"]["judge_accuracy"] = round(100 * judge_value, 2)
+    for column, verdict in family.verdicts:  # another verdict's accuracy (lm-eval's), treated like ours
+        if all(verdict in run[i] for run in runs for i in order):
+            verdict_counts = [sum(bool(run[i][verdict]) for run in runs) for i in order]
+            rows[f"pass@1[avg-of-{k}]"][column] = round(100 * sum(verdict_counts) / (k * len(order)), 2)
+            for j in range(1, k + 1):
+                rows[f"pass@{j}"][column] = round(100 * sum(pass_at_k(k, c, j) for c in verdict_counts) / len(order), 2)
     majority = rows.get(f"majority@{k}")
     if judged and majority is not None:
         credit = [majority_credit([vote_key(run[i]["predicted_answer"]) for run in runs],

@@ -35,6 +35,9 @@ class MetricsFamily:
             a column may be left out when it does not apply), or ``"module:function"`` naming it.
         group_by: A line field (e.g. ``subject``); when set, the greedy run also gets one row per value,
             ``greedy[<value>]``, with the same columns.
+        verdicts: Columns that are the accuracy of another boolean line field, as ``(column, field)`` pairs
+            (e.g. ``("accuracy_lm_eval", "is_correct_lm_eval")``); sampled runs get them as they get ``accuracy``
+            (the mean over seeds in ``pass@1[avg-of-k]``, and ``pass@j``) when every line carries the field.
     """
 
     name: str
@@ -42,6 +45,7 @@ class MetricsFamily:
     columns: tuple[str, ...] = ()
     summarize: Union[str, Summarize, None] = None
     group_by: str | None = None
+    verdicts: tuple[tuple[str, str], ...] = ()
 
     def values(self, lines: list[dict[str, Any]]) -> dict[str, Any]:
         """The family's own values for one run (nothing for a family without columns)."""
@@ -61,7 +65,10 @@ METRICS.register("math", MetricsFamily(
     columns=("accuracy_strict", "accuracy_flexible", "accuracy_exact_match", "accuracy_math_verify", "format_adherence",
              "reasoning_format"),
     summarize="nemo_eval.metrics.math_metrics:summarize"))
-METRICS.register("code", MetricsFamily(name="code", description="the shared values only (tests pass or fail)"))
+METRICS.register("code", MetricsFamily(
+    name="code", description="lm-evaluation-harness's own pass@1 next to ours (lm-eval prompts)",
+    columns=("accuracy_lm_eval",), summarize="nemo_eval.metrics.code_metrics:summarize",
+    verdicts=(("accuracy_lm_eval", "is_correct_lm_eval"),)))
 METRICS.register("multiple_choice", MetricsFamily(
     name="multiple_choice", description="simple-evals' strict accuracy (first 'Answer: X'); a row per subject",
     columns=("accuracy_strict",), summarize="nemo_eval.metrics.choice_metrics:summarize", group_by="subject"))

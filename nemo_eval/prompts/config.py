@@ -72,7 +72,7 @@ class PromptConfig:
     few_shot_examples: FewShotFormat | None = None
     stop: tuple[str, ...] = ()
     code_execution: CodeExecutionMarkers | None = None
-    lm_eval_task: str = ""   # the lm-eval task whose answer filters fit this prompt (gsm8k_cot), if any
+    lm_eval_task: str = ""   # the lm-eval task whose scoring fits this prompt (gsm8k_cot, mbpp), if any
 
 
 @dataclass(frozen=True)
