@@ -18,9 +18,13 @@ from nemo_eval.evaluation.answer_modes import extract_choice
 
 
 def strict_choice(generation: Optional[str], letters: str) -> Optional[str]:
-    """simple-evals' multiple-choice answer: the first ``Answer: X`` with X among ``letters``."""
+    """simple-evals' multiple-choice answer: the first ``Answer: X`` with X among ``letters``.
+
+    As in simple-evals, the pattern ignores case but the letter is kept as written, so ``Answer: b``
+    never equals ``B`` (its GPQA score compares the two as they are).
+    """
     match = re.search(rf"(?i)Answer[ \t]*:[ \t]*\$?([{re.escape(letters)}])\$?", generation or "")
-    return match.group(1).upper() if match else None
+    return match.group(1) if match else None
 
 
 def grade_choice_line(line: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Text measurements the IFEval checkers need: words, sentences, word tokens, language.
 
 The reference implementation (google-research ``instruction_following_eval``, copied by
-lm-evaluation-harness) counts words as ``\\w+`` runs, sentences with NLTK's Punkt model for English
+lm-evaluation-harness) counts words as ``\\w+`` runs of nltk's ``RegexpTokenizer`` (the ``regex`` engine's
+word characters, which include combining marks), sentences with NLTK's Punkt model for English
 and word tokens with ``nltk.word_tokenize``, and detects languages with ``langdetect``. Those two
 libraries are the optional extra ``ifeval`` (``pip install 'nemo-eval[ifeval]'``); without them the
 checkers that need them stop with one line saying what to install.
@@ -21,7 +22,6 @@ Differences from the reference, on purpose:
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
 from nemo_eval.errors import UserError
@@ -36,9 +36,6 @@ jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs
 e.u d.c ph.d m.d b.a m.a b.sc m.sc ll.b op ca c viz
 """.split())
 
-_WORD = re.compile(r"\w+")
-
-
 def _require(module: str) -> Any:
     try:
         return __import__(module)
@@ -52,9 +49,22 @@ def require_libraries() -> None:
         _require(module)
 
 
+@functools.lru_cache(maxsize=1)
+def _word_runs() -> Any:
+    _require("nltk")
+    from nltk.tokenize import RegexpTokenizer
+
+    return RegexpTokenizer(r"\w+")
+
+
 def count_words(text: str) -> int:
-    """Runs of word characters (``\\w+``, Unicode), as the reference's ``RegexpTokenizer(r"\\w+")`` counts them."""
-    return sum(1 for _ in _WORD.finditer(text))
+    """Runs of word characters, counted by the reference's own ``nltk`` ``RegexpTokenizer(r"\\w+")``.
+
+    Not the standard library's ``\\w``: nltk matches with the ``regex`` engine, whose word characters
+    include combining marks (Devanagari, Thai and Arabic vowel signs, decomposed accents), so
+    ``re`` would split those words where the reference does not.
+    """
+    return len(_word_runs().tokenize(text))
 
 
 @functools.lru_cache(maxsize=1)

@@ -104,7 +104,8 @@ def test_letter_grading_ours_and_simple_evals_strict():
     cases = {
         "Some reasoning.\nAnswer: C": (True, True),
         "Answer: $C$": (True, True),
-        "answer: c": (False, True),                    # ours reads capital letters only ("a" is a word)
+        "answer: c": (False, False),                   # ours reads capital letters only ("a" is a word); simple-evals
+        "Answer: $c$": (False, False),                 # keeps the letter as written, and "c" is not "C"
         "I think it is (C).": (True, False),           # ours finds it; simple-evals needs "Answer:"
         "The answer is \\boxed{C}": (True, False),
         "Answer: A\n\nWait, no. Answer: C": (True, False),   # ours: the last statement; simple-evals: the first
