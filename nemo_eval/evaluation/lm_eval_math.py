@@ -45,16 +45,28 @@ def default_python() -> Path:
     return cache / "nemo-eval" / "lm-eval-math" / "bin" / "python"
 
 
+def _probe(command: list[str]) -> Optional[str]:
+    """None when ``command`` (the probe) succeeds, else its last error line."""
+    try:
+        probe = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if probe.returncode == 0 else (probe.stderr.strip().splitlines() or ["no output"])[-1][:160]
+
+
 @functools.lru_cache(maxsize=None)
 def _usable(python: str) -> Optional[str]:
-    """None when ``python`` can compute the scores, else why not (one short phrase)."""
-    try:
-        probe = subprocess.run([python, "-I", "-c", PROBE], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{python} cannot run ({exc})"
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"{python} lacks sympy, math-verify or antlr4-python3-runtime 4.11 ({last[:160]})"
+    """None when ``python`` can compute the scores where the workers run (in the jail, if any), else why not."""
+    from nemo_eval.evaluation.local_worker import jail_prefix
+
+    command = [python, "-I", "-c", PROBE]
+    problem = _probe(command)
+    if problem is not None:
+        return f"{python} lacks sympy, math-verify or antlr4-python3-runtime 4.11 ({problem})"
+    jail = jail_prefix()
+    if jail and _probe(jail + command) is not None:
+        return (f"{python} works but not inside the grading jail, which shows the system read-only with an "
+                "empty /tmp: install it outside /tmp")
     return None
 
 
@@ -117,4 +129,8 @@ def add_minerva_scores(lines: list[dict[str, Any]], configured_python: Optional[
             line[f"is_correct_{kind}"] = verdicts[index[item]] == "1"
             if kind == "exact_match":
                 line["predicted_answer_exact_match"] = answers.get(item)
+    undecided = sum(verdict not in ("0", "1") for verdict in verdicts)
+    if undecided:
+        print(f"nemo-eval: warning: lm-eval's minerva_math scores: {undecided} of {len(verdicts)} comparisons failed or "
+              "hit the hard time limit; counted as not equal, as lm-eval counts its own failures", file=sys.stderr)
     return True

@@ -55,7 +55,7 @@ def _limits(memory_mb: int):
     return apply
 
 
-def _jail_prefix() -> list[str]:
+def jail_prefix() -> list[str]:
     """A bubblewrap command prefix when an unprivileged jail works here, else ``[]``."""
     bwrap = shutil.which("bwrap")
     if not bwrap:
@@ -84,7 +84,7 @@ class LocalWorker:
                  spawner: Optional[ThreadPoolExecutor] = None, program: Optional[str] = None,
                  python: Optional[str] = None, on_output: Optional[OutputHook] = None) -> None:
         self.timeout, self.memory_mb = timeout, memory_mb
-        self.jail = _jail_prefix() if jail is None else jail
+        self.jail = jail_prefix() if jail is None else jail
         self.program = program or grading_program()
         self.python = python or sys.executable
         self.on_output = on_output
@@ -169,7 +169,7 @@ class WorkerPool:
     def __init__(self, workers: int = 0, timeout: float = 10.0, memory_mb: int = 2048, program: Optional[str] = None,
                  python: Optional[str] = None, on_output: Optional[OutputHook] = None) -> None:
         self.size = workers or max(1, min(4, os.cpu_count() or 1))
-        jail = _jail_prefix()
+        jail = jail_prefix()
         self.spawner = ThreadPoolExecutor(1, thread_name_prefix="nemo-eval-grading-workers")
         self.workers = [LocalWorker(timeout, memory_mb, jail, self.spawner, program, python, on_output)
                         for _ in range(self.size)]

@@ -42,7 +42,7 @@ from typing import Any, Optional, Sequence
 
 from nemo_eval.errors import UserError
 from nemo_eval.evaluation.code_grader import build_test_program, extract_code, grade_result, new_nonce, text_for_sandbox
-from nemo_eval.evaluation.local_worker import _jail_prefix
+from nemo_eval.evaluation.local_worker import jail_prefix
 from nemo_eval.rewards.common import MAX_CHARS, TOO_LONG, GradingStats, Once, completion_text, warn_ungraded
 from nemo_eval.sandbox.client import SandboxClient
 
@@ -94,7 +94,7 @@ class LocalRunner:
     def __init__(self, workers: int = 0, memory_mb: int = 1024, processes: int = 64) -> None:
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.memory_mb, self.processes = memory_mb, processes
-        self.jail = _jail_prefix()
+        self.jail = jail_prefix()
         self.python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="nemo-eval-code-reward")
         self.slots: queue.SimpleQueue = queue.SimpleQueue()

@@ -166,3 +166,21 @@ def test_other_prompts_get_no_lm_eval_minerva_fields(tmp_path, sandbox_url, prom
     result = run_cli("evaluate", f"++prediction_jsonl_files=[{path}]", f"++sandbox_address={sandbox_url}")
     assert result.returncode == 0, result.stderr
     assert "is_correct_exact_match" not in json.loads(path.read_text())
+
+
+def test_a_python_the_grading_jail_cannot_see_is_refused_with_the_reason(tmp_path):
+    from nemo_eval.evaluation.lm_eval_math import find_python
+    from nemo_eval.evaluation.local_worker import jail_prefix
+
+    if not jail_prefix() or not str(tmp_path).startswith("/tmp/"):
+        pytest.skip("needs the bubblewrap grading jail and a temporary dir under /tmp")
+    reference = Path(lm_eval_python())
+    venv = tmp_path / "venv"          # works here, but the jail mounts an empty /tmp
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = subprocess.run([str(reference), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    inner = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    Path(inner, "reference.pth").write_text(site + "\n")
+    python, why = find_python(str(venv / "bin" / "python"))
+    assert python is None and "not inside the grading jail" in why
