@@ -60,14 +60,16 @@ def _usable(python: str) -> Optional[str]:
     from nemo_eval.evaluation.local_worker import jail_prefix
 
     command = [python, "-I", "-c", PROBE]
-    problem = _probe(command)
-    if problem is not None:
-        return f"{python} lacks sympy, math-verify or antlr4-python3-runtime 4.11 ({problem})"
     jail = jail_prefix()
-    if jail and _probe(jail + command) is not None:
-        return (f"{python} works but not inside the grading jail, which shows the system read-only with an "
-                "empty /tmp: install it outside /tmp")
-    return None
+    problem = _probe(jail + command)
+    if problem is None:
+        return None
+    if jail:   # tell a Python the jail cannot see from one that lacks the packages
+        problem = _probe(command)
+        if problem is None:
+            return (f"{python} works but not inside the grading jail, which shows the system read-only with an "
+                    "empty /tmp: install it outside /tmp")
+    return f"{python} lacks sympy, math-verify or antlr4-python3-runtime 4.11 ({problem})"
 
 
 def find_python(configured: Optional[str]) -> tuple[Optional[str], str]:

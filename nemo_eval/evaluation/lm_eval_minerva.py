@@ -141,7 +141,7 @@ def is_equiv(predicted: str, expected: str) -> bool:
         return bool(simplify(parse_latex(predicted) - parse_latex(expected)) == 0)
     except ImportError:
         raise           # no antlr 4.11: every item would fail, so the batch stops and says so
-    except (_OutOfTime, Exception):  # noqa: BLE001 - lm-eval counts every failure as not equal
+    except Exception:  # noqa: BLE001 - lm-eval counts every failure (its timeout too) as not equal
         return False
     finally:
         signal.alarm(0)
@@ -165,9 +165,7 @@ def score(item: list, nonce: str, index: int) -> str:
         return "1" if math_verify_correct(generation, solution, answer) else "0"
     except ImportError:
         raise
-    except (RecursionError, MemoryError, _OutOfTime):
-        return "E"
-    except Exception:  # noqa: BLE001 - one bad item must not stop the batch
+    except Exception:  # noqa: BLE001 - one bad item (recursion, memory, timer) must not stop the batch
         return "E"
 
 

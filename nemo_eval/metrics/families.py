@@ -36,7 +36,8 @@ class MetricsFamily:
         group_by: A line field (e.g. ``subject``); when set, the greedy run also gets one row per value,
             ``greedy[<value>]``, with the same columns.
         verdicts: Columns that are the accuracy of another boolean line field, as ``(column, field)`` pairs
-            (e.g. ``("accuracy_lm_eval", "is_correct_lm_eval")``); sampled runs get them as they get ``accuracy``
+            (e.g. ``("accuracy_lm_eval", "is_correct_lm_eval")``), computed here for each run (list them in
+            ``columns`` too, for their place in tables); sampled runs also get them as they get ``accuracy``
             (the mean over seeds in ``pass@1[avg-of-k]``, and ``pass@j``) when every line carries the field.
     """
 
@@ -48,10 +49,13 @@ class MetricsFamily:
     verdicts: tuple[tuple[str, str], ...] = ()
 
     def values(self, lines: list[dict[str, Any]]) -> dict[str, Any]:
-        """The family's own values for one run (nothing for a family without columns)."""
-        if self.summarize is None:
-            return {}
-        values = resolve(self.summarize)(lines)
+        """The family's own values for one run (nothing for a family without columns): its ``summarize``
+        values, and each ``verdicts`` column as the share of lines whose field is true (only when some
+        line carries the field)."""
+        values = dict(resolve(self.summarize)(lines)) if self.summarize is not None else {}
+        for column, verdict in self.verdicts:
+            if lines and any(verdict in line for line in lines):
+                values[column] = round(100 * sum(bool(line.get(verdict)) for line in lines) / len(lines), 2)
         return {column: values[column] for column in self.columns if column in values}
 
 
@@ -67,8 +71,7 @@ METRICS.register("math", MetricsFamily(
     summarize="nemo_eval.metrics.math_metrics:summarize"))
 METRICS.register("code", MetricsFamily(
     name="code", description="lm-evaluation-harness's own pass@1 next to ours (lm-eval prompts)",
-    columns=("accuracy_lm_eval",), summarize="nemo_eval.metrics.code_metrics:summarize",
-    verdicts=(("accuracy_lm_eval", "is_correct_lm_eval"),)))
+    columns=("accuracy_lm_eval",), verdicts=(("accuracy_lm_eval", "is_correct_lm_eval"),)))
 METRICS.register("multiple_choice", MetricsFamily(
     name="multiple_choice", description="simple-evals' strict accuracy (first 'Answer: X'); a row per subject",
     columns=("accuracy_strict",), summarize="nemo_eval.metrics.choice_metrics:summarize", group_by="subject"))
