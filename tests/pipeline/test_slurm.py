@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +114,18 @@ def test_cluster_config_problems_are_one_line_errors(tmp_path, extra, args, mess
     assert result.returncode == 2 and message in single_error_line(result.stderr)
 
 
+def _listening(port: int, proc: subprocess.Popen, seconds: float = 15) -> bool:
+    """Whether ``proc`` accepts connections on 127.0.0.1:``port`` within ``seconds`` (False once it has exited)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 @pytest.fixture
 def ssh_login(tmp_path_factory):
     """A real sshd on 127.0.0.1 (own host key and config) that lets this user in with a fresh key."""
@@ -127,13 +141,20 @@ def ssh_login(tmp_path_factory):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
     (folder / "authorized_keys").write_text((folder / "user.pub").read_text())
     os.chmod(folder, 0o700)
-    port = free_port()
-    config = folder / "sshd_config"
-    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host'}\nPermitRootLogin yes\n"
-                      f"PasswordAuthentication no\nAuthorizedKeysFile {folder / 'authorized_keys'}\nStrictModes no\n"
-                      f"PidFile {folder / 'sshd.pid'}\nUsePAM no\n")
     Path("/run/sshd").mkdir(exist_ok=True)
-    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
+    for _ in range(3):   # the free port can be taken by another run before sshd binds it: then try another
+        port = free_port()
+        config = folder / "sshd_config"
+        config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host'}\nPermitRootLogin yes\n"
+                          f"PasswordAuthentication no\nAuthorizedKeysFile {folder / 'authorized_keys'}\n"
+                          f"StrictModes no\nPidFile {folder / 'sshd.pid'}\nUsePAM no\n")
+        proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL)
+        if _listening(port, proc):
+            break
+        proc.kill()
+        proc.wait(10)
+    else:
+        pytest.fail("sshd did not start listening on 127.0.0.1 (three free ports tried)")
     known = folder / "known_hosts"
     known.write_text(f"[127.0.0.1]:{port} " + (folder / "host.pub").read_text())
     yield {"port": port, "identity": folder / "user", "known_hosts": known}
